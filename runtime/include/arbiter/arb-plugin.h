@@ -1,0 +1,406 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/**
+ * SECTION:arb-plugin
+ * @short_description: the one header a plugin includes
+ *
+ * A plugin is a shared module `libarb-KIND-NAME.so` that exports exactly one
+ * symbol, `arb_plugin_KIND_NAME_describe` (dashes become underscores), which
+ * returns a constant #ArbPluginDesc. The host refuses a module whose ABI major
+ * differs from its own or whose ABI minor is newer, and never reads past the
+ * `size` the plugin was compiled with.
+ *
+ * Guarantees the host gives every plugin, so a plugin needs no locks of its own
+ * for them:
+ * - callbacks of one instance never run at the same time (the host serialises
+ *   them, timers included);
+ * - `create` sees a config group already checked against the plugin's schema;
+ * - `stop` is called once after `start`, also after a failed `start`, and
+ *   `destroy` last; no callback follows `stop` but `destroy`;
+ * - everything runs on the host's main context (arb_instance_get_context()),
+ *   except the sink `write` callback, which runs on the instance's own worker
+ *   thread;
+ * - a callback that returns FALSE must set its #GError; one that does not is
+ *   reported as a plugin bug and treated as a failure all the same.
+ *
+ * Needs only GLib, GIO and libsoup (for the shared #SoupSession). Since: 1.0
+ */
+
+#include <glib.h>
+#include <gio/gio.h>
+#include <gmodule.h>
+
+#include <arbiter/arb-version.h>
+#include <arbiter/arb-config.h>
+#include <arbiter/arb-decimal.h>
+
+G_BEGIN_DECLS
+
+#define ARB_PLUGIN_ABI_MAJOR 1 /* bump: every plugin must be rebuilt */
+#define ARB_PLUGIN_ABI_MINOR 0 /* bump: something was appended; old plugins still load */
+
+/**
+ * ArbPluginKind:
+ * @ARB_PLUGIN_INGEST: speaks one upstream's protocol, publishes quotes and
+ *   market status
+ * @ARB_PLUGIN_RISK: pure checks on the order path and on every mark
+ * @ARB_PLUGIN_SINK: receives events and acknowledges their delivery
+ *
+ * Since: 1.0
+ */
+typedef enum {
+  ARB_PLUGIN_INGEST = 1,
+  ARB_PLUGIN_RISK,
+  ARB_PLUGIN_SINK,
+} ArbPluginKind;
+
+/**
+ * ArbPluginDesc:
+ * @abi_major: %ARB_PLUGIN_ABI_MAJOR as the plugin was compiled
+ * @abi_minor: %ARB_PLUGIN_ABI_MINOR as the plugin was compiled
+ * @size: sizeof (ArbPluginDesc) as the plugin was compiled
+ * @name: "sink-jsonl"; must equal the file stem without `libarb-`
+ * @version: the plugin's own release
+ * @summary: one line, shown by `arbiterd --list-plugins`
+ * @kind: an #ArbPluginKind
+ * @config: the schema of the plugin's own keys, ended by a zeroed entry
+ * @vtable: an #ArbIngestVTable, #ArbRiskVTable or #ArbSinkVTable, after @kind
+ * @reserved: must be zero
+ *
+ * Since: 1.0
+ */
+typedef struct {
+  guint16             abi_major;
+  guint16             abi_minor;
+  guint32             size;
+  const char         *name;
+  const char         *version;
+  const char         *summary;
+  guint32             kind;
+  const ArbConfigKey *config;
+  const void         *vtable;
+  gpointer            reserved[8];
+} ArbPluginDesc;
+
+#define ARB_PLUGIN_DESC_HEADER \
+  .abi_major = ARB_PLUGIN_ABI_MAJOR, .abi_minor = ARB_PLUGIN_ABI_MINOR, .size = sizeof (ArbPluginDesc)
+
+#define ARB_PLUGIN_DEFINE(ident, desc)                                         \
+  G_MODULE_EXPORT const ArbPluginDesc *arb_plugin_##ident##_describe (void);   \
+  G_MODULE_EXPORT const ArbPluginDesc *arb_plugin_##ident##_describe (void)    \
+  {                                                                            \
+    return &(desc);                                                            \
+  }
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                   */
+
+#define ARB_PLUGIN_ERROR (arb_plugin_error_quark ())
+/**
+ * ArbPluginError:
+ * @ARB_PLUGIN_ERROR_CONFIG: a config value the schema could not catch is wrong
+ * @ARB_PLUGIN_ERROR_UNAVAILABLE: a service is not there now; the host retries
+ *   with a backoff that doubles up to a cap
+ * @ARB_PLUGIN_ERROR_FATAL: the instance cannot work; it goes FAILED
+ * @ARB_PLUGIN_ERROR_BUG: the plugin broke its contract (for example returned
+ *   FALSE without an error); set by the host only
+ *
+ * The host reacts to the code, never to the message text. Since: 1.0
+ */
+typedef enum {
+  ARB_PLUGIN_ERROR_CONFIG,
+  ARB_PLUGIN_ERROR_UNAVAILABLE,
+  ARB_PLUGIN_ERROR_FATAL,
+  ARB_PLUGIN_ERROR_BUG,
+} ArbPluginError;
+
+ARB_AVAILABLE_IN_1_0 GQuark arb_plugin_error_quark (void);
+
+/* ------------------------------------------------------------------------ */
+/* The instance: everything the host lends a plugin                          */
+
+typedef struct _ArbInstance ArbInstance;
+
+/**
+ * ArbHealth:
+ * @ARB_HEALTH_OK: working
+ * @ARB_HEALTH_DEGRADED: working with trouble (retrying, partial answers)
+ * @ARB_HEALTH_DOWN: not working
+ *
+ * Since: 1.0
+ */
+typedef enum {
+  ARB_HEALTH_OK,
+  ARB_HEALTH_DEGRADED,
+  ARB_HEALTH_DOWN,
+} ArbHealth;
+
+/* "ingest:replay": the config group, which names the instance everywhere */
+ARB_AVAILABLE_IN_1_0 const char *arb_instance_get_name (ArbInstance *inst);
+/* "replay": the part after the colon */
+ARB_AVAILABLE_IN_1_0 const char *arb_instance_get_id (ArbInstance *inst);
+/* the host's main context; attach sources there, never to the default one from a thread */
+ARB_AVAILABLE_IN_1_0 GMainContext *arb_instance_get_context (ArbInstance *inst);
+/* (transfer none): the host's shared SoupSession, as a GObject (SoupSession *) */
+ARB_AVAILABLE_IN_1_0 gpointer arb_instance_get_soup_session (ArbInstance *inst);
+/* the daemon's state directory, for files a plugin keeps between runs */
+ARB_AVAILABLE_IN_1_0 const char *arb_instance_get_state_dir (ArbInstance *inst);
+
+/* Validated config values, by key of the plugin's own schema. A key that is
+ * unset and has no fallback reads as NULL, 0 or FALSE; asking for a key that is
+ * not in the schema, or with the wrong type, is a plugin bug (g_critical). */
+ARB_AVAILABLE_IN_1_0 gboolean     arb_instance_has_key (ArbInstance *inst, const char *key);
+ARB_AVAILABLE_IN_1_0 const char  *arb_instance_get_string (ArbInstance *inst, const char *key);
+ARB_AVAILABLE_IN_1_0 gint64       arb_instance_get_int (ArbInstance *inst, const char *key);
+ARB_AVAILABLE_IN_1_0 gboolean     arb_instance_get_boolean (ArbInstance *inst, const char *key);
+ARB_AVAILABLE_IN_1_0 gint64       arb_instance_get_duration_ms (ArbInstance *inst, const char *key);
+/* (transfer none) (array zero-terminated=1) */
+ARB_AVAILABLE_IN_1_0 const char *const *arb_instance_get_strv (ArbInstance *inst, const char *key);
+ARB_AVAILABLE_IN_1_0 ArbDecimal   arb_instance_get_decimal (ArbInstance *inst, const char *key);
+/* an absolute path (relative ones are taken from the config file's directory) */
+ARB_AVAILABLE_IN_1_0 const char  *arb_instance_get_path (ArbInstance *inst, const char *key);
+/**
+ * arb_instance_get_secret:
+ *
+ * Resolves an %ARB_CFG_SECRET key from `KEY_env=VARIABLE` or `KEY_file=PATH`.
+ * Reads the file on each call (call it from `create` or `start`, not from a hot
+ * path). Returns (transfer full) (nullable): NULL with no error when the secret
+ * is optional and unset; NULL with an error naming the variable or file (never
+ * the value) when it cannot be read. Free with arb_secret_free().
+ */
+ARB_AVAILABLE_IN_1_0 char *arb_instance_get_secret (ArbInstance *inst, const char *key, GError **error);
+/* wipes and frees a secret */
+ARB_AVAILABLE_IN_1_0 void  arb_secret_free (char *secret);
+
+/* Health, kept by the host per instance and shown in /ready, /metrics and
+ * D-Bus. A repeated report of the same state and reason is logged once. */
+ARB_AVAILABLE_IN_1_0 void arb_instance_set_health (ArbInstance *inst, ArbHealth health,
+                                                   const char *reason_format, ...) G_GNUC_PRINTF (3, 4);
+
+/* Logging: every line carries the instance name and the current correlation
+ * id, when there is one. */
+ARB_AVAILABLE_IN_1_0 void arb_instance_log (ArbInstance *inst, GLogLevelFlags level,
+                                            const char *format, ...) G_GNUC_PRINTF (3, 4);
+#define arb_debug(inst, ...)   arb_instance_log ((inst), G_LOG_LEVEL_DEBUG, __VA_ARGS__)
+#define arb_info(inst, ...)    arb_instance_log ((inst), G_LOG_LEVEL_INFO, __VA_ARGS__)
+#define arb_message(inst, ...) arb_instance_log ((inst), G_LOG_LEVEL_MESSAGE, __VA_ARGS__)
+#define arb_warning(inst, ...) arb_instance_log ((inst), G_LOG_LEVEL_WARNING, __VA_ARGS__)
+
+/* Metrics, exported by the host as `arb_plugin_NAME{instance="..."}`. NAME is
+ * [a-z_][a-z0-9_]*; a counter name ends in `_total`, a histogram's in its unit
+ * (`_seconds`). Thread-safe. */
+ARB_AVAILABLE_IN_1_0 void arb_instance_counter_add (ArbInstance *inst, const char *name, guint64 delta);
+ARB_AVAILABLE_IN_1_0 void arb_instance_gauge_set (ArbInstance *inst, const char *name, gdouble value);
+ARB_AVAILABLE_IN_1_0 void arb_instance_histogram_observe (ArbInstance *inst, const char *name, gdouble value);
+
+/* Timers on the host's main context. The callback runs through the host's
+ * wrapper (serialised with the instance's other callbacks) and every timer of
+ * an instance is removed when it stops. Return G_SOURCE_CONTINUE or
+ * G_SOURCE_REMOVE. Returns an id for arb_instance_timer_cancel(). */
+typedef gboolean (*ArbTimerFunc) (gpointer self);
+ARB_AVAILABLE_IN_1_0 guint arb_instance_timer_add (ArbInstance *inst, guint interval_ms, ArbTimerFunc func);
+ARB_AVAILABLE_IN_1_0 void  arb_instance_timer_cancel (ArbInstance *inst, guint timer_id);
+
+/* The correlation id of the work in progress on this thread, or NULL. */
+ARB_AVAILABLE_IN_1_0 const char *arb_current_correlation_id (void);
+
+/* Microseconds since the Unix epoch, UTC (what every timestamp here means). */
+ARB_AVAILABLE_IN_1_0 gint64 arb_now_us (void);
+
+/* ------------------------------------------------------------------------ */
+/* Quotes and market status (ingest → host)                                  */
+
+typedef struct _ArbQuote ArbQuote;
+
+/**
+ * ArbMarketState:
+ * @ARB_MARKET_OPEN: trading
+ * @ARB_MARKET_HALTED: paused by the venue; orders refused, positions kept
+ * @ARB_MARKET_CLOSED: closed, awaiting resolution; orders refused
+ * @ARB_MARKET_DISPUTED: the outcome is contested
+ * @ARB_MARKET_RESOLVED: settled; the settlement price per share is set
+ * @ARB_MARKET_CANCELLED: voided; positions are refunded at cost
+ *
+ * Since: 1.0
+ */
+typedef enum {
+  ARB_MARKET_OPEN,
+  ARB_MARKET_HALTED,
+  ARB_MARKET_CLOSED,
+  ARB_MARKET_DISPUTED,
+  ARB_MARKET_RESOLVED,
+  ARB_MARKET_CANCELLED,
+} ArbMarketState;
+
+ARB_AVAILABLE_IN_1_0 const char *arb_market_state_to_string (ArbMarketState state);
+
+/* (transfer full): a quote for @market_id ("crypto:BTC-USD"); set what the
+ * upstream gives, leave the rest unset */
+ARB_AVAILABLE_IN_1_0 ArbQuote  *arb_quote_new (const char *market_id);
+ARB_AVAILABLE_IN_1_0 ArbQuote  *arb_quote_ref (ArbQuote *quote);
+ARB_AVAILABLE_IN_1_0 void       arb_quote_unref (ArbQuote *quote);
+ARB_AVAILABLE_IN_1_0 void       arb_quote_set_bid (ArbQuote *quote, ArbDecimal bid);
+ARB_AVAILABLE_IN_1_0 void       arb_quote_set_ask (ArbQuote *quote, ArbDecimal ask);
+ARB_AVAILABLE_IN_1_0 void       arb_quote_set_last (ArbQuote *quote, ArbDecimal last);
+/* when the upstream says the price was made, µs since the epoch */
+ARB_AVAILABLE_IN_1_0 void       arb_quote_set_source_time (ArbQuote *quote, gint64 unix_us);
+ARB_AVAILABLE_IN_1_0 const char *arb_quote_get_market (const ArbQuote *quote);
+/* each getter returns FALSE when the field was not set */
+ARB_AVAILABLE_IN_1_0 gboolean   arb_quote_get_bid (const ArbQuote *quote, ArbDecimal *out);
+ARB_AVAILABLE_IN_1_0 gboolean   arb_quote_get_ask (const ArbQuote *quote, ArbDecimal *out);
+ARB_AVAILABLE_IN_1_0 gboolean   arb_quote_get_last (const ArbQuote *quote, ArbDecimal *out);
+ARB_AVAILABLE_IN_1_0 gint64     arb_quote_get_source_time (const ArbQuote *quote);
+ARB_AVAILABLE_IN_1_0 gint64     arb_quote_get_receive_time (const ArbQuote *quote);
+/* the instance name that published it */
+ARB_AVAILABLE_IN_1_0 const char *arb_quote_get_source (const ArbQuote *quote);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArbQuote, arb_quote_unref)
+
+/**
+ * arb_instance_publish_quote:
+ * @quote: (transfer none): the host stamps the receive time and the source
+ *
+ * Thread-safe. Returns FALSE with an error (and counts it) when the quote is
+ * not valid: no price at all, a negative price, bid above ask, a market id
+ * that is not namespaced.
+ */
+ARB_AVAILABLE_IN_1_0 gboolean arb_instance_publish_quote (ArbInstance *inst, ArbQuote *quote, GError **error);
+
+/**
+ * arb_instance_publish_status:
+ * @market_id: the market
+ * @state: the new state
+ * @settlement: (nullable): for %ARB_MARKET_RESOLVED the payout of one share
+ *   (1, 0, 0.5 for a 50-50, or a scalar value); NULL otherwise
+ * @reason: (nullable): what the upstream said, for people
+ * @source_time_us: when the upstream says it happened, or 0
+ *
+ * Thread-safe. Since: 1.0
+ */
+ARB_AVAILABLE_IN_1_0 gboolean arb_instance_publish_status (ArbInstance *inst, const char *market_id,
+                                                           ArbMarketState state, const ArbDecimal *settlement,
+                                                           const char *reason, gint64 source_time_us,
+                                                           GError **error);
+
+/* ------------------------------------------------------------------------ */
+/* Events (host → sinks)                                                     */
+
+typedef struct _ArbEvent ArbEvent;
+
+ARB_AVAILABLE_IN_1_0 ArbEvent   *arb_event_ref (ArbEvent *event);
+ARB_AVAILABLE_IN_1_0 void        arb_event_unref (ArbEvent *event);
+/* unique, usable to de-duplicate */
+ARB_AVAILABLE_IN_1_0 const char *arb_event_get_id (const ArbEvent *event);
+/* "quote", "market.status", "trade.executed", ... */
+ARB_AVAILABLE_IN_1_0 const char *arb_event_get_event_type (const ArbEvent *event);
+/* the partitioning key: assessment id for ledger events, market id for market events */
+ARB_AVAILABLE_IN_1_0 const char *arb_event_get_key (const ArbEvent *event);
+/* (nullable) */
+ARB_AVAILABLE_IN_1_0 const char *arb_event_get_correlation_id (const ArbEvent *event);
+/* µs since the epoch */
+ARB_AVAILABLE_IN_1_0 gint64      arb_event_get_time (const ArbEvent *event);
+/* the whole envelope as one line of JSON: id, type, time, correlationId, assessmentId?, data */
+ARB_AVAILABLE_IN_1_0 const char *arb_event_get_json (const ArbEvent *event);
+ARB_AVAILABLE_IN_1_0 gsize       arb_event_get_json_length (const ArbEvent *event);
+/* TRUE for ledger events, which come from the outbox and must be acknowledged to leave it */
+ARB_AVAILABLE_IN_1_0 gboolean    arb_event_is_ledger (const ArbEvent *event);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArbEvent, arb_event_unref)
+
+typedef struct _ArbBatch ArbBatch;
+
+ARB_AVAILABLE_IN_1_0 guint     arb_batch_get_length (ArbBatch *batch);
+/* (transfer none) */
+ARB_AVAILABLE_IN_1_0 ArbEvent *arb_batch_get (ArbBatch *batch, guint index);
+
+/**
+ * arb_instance_ack:
+ * @event: (transfer none): an event this sink was given in a batch
+ * @error: (nullable): NULL when the event is durably delivered; otherwise why
+ *   not (the host redelivers ledger events later and counts the failure)
+ *
+ * Tells the host the fate of one event. Thread-safe; may be called from any
+ * thread, during or after `write`. Each event is acknowledged exactly once.
+ * Since: 1.0
+ */
+ARB_AVAILABLE_IN_1_0 void arb_instance_ack (ArbInstance *inst, ArbEvent *event, const GError *error);
+
+/* ------------------------------------------------------------------------ */
+/* The callback tables, one per kind. Each starts with its own size; the host
+ * treats fields past that size as NULL.                                     */
+
+/**
+ * ArbIngestVTable:
+ * @size: sizeof (ArbIngestVTable)
+ * @create: read config through the instance; no I/O. Returns the plugin's
+ *   state, passed back as @self
+ * @start: begin fetching (asynchronously, on the host context)
+ * @stop: stop fetching; idempotent; safe after a failed start
+ * @destroy: free @self
+ *
+ * Since: 1.0
+ */
+typedef struct {
+  guint32  size;
+  gpointer (*create) (ArbInstance *inst, GError **error);
+  gboolean (*start) (gpointer self, GError **error);
+  void     (*stop) (gpointer self);
+  void     (*destroy) (gpointer self);
+} ArbIngestVTable;
+
+/**
+ * ArbSinkVTable:
+ * @size: sizeof (ArbSinkVTable)
+ * @create: read config through the instance; no I/O
+ * @start: connect or open; an %ARB_PLUGIN_ERROR_UNAVAILABLE error is retried
+ * @write: hand over a batch; runs on the instance's worker thread and may
+ *   block. Each event is acknowledged with arb_instance_ack(), now or later.
+ *   Returning FALSE fails every event of the batch not yet acknowledged
+ * @flush: wait until what was written is acknowledged (worker thread)
+ * @stop: idempotent; safe after a failed start
+ * @destroy: free @self
+ *
+ * The host keeps a bounded queue per sink instance in front of @write, so a
+ * slow sink never slows anyone else. Since: 1.0
+ */
+typedef struct {
+  guint32  size;
+  gpointer (*create) (ArbInstance *inst, GError **error);
+  gboolean (*start) (gpointer self, GError **error);
+  gboolean (*write) (gpointer self, ArbBatch *batch, GError **error);
+  gboolean (*flush) (gpointer self, GError **error);
+  void     (*stop) (gpointer self);
+  void     (*destroy) (gpointer self);
+} ArbSinkVTable;
+
+/* Opaque views the risk callbacks read; their accessors come with the
+ * trading core. */
+typedef struct _ArbOrderView   ArbOrderView;
+typedef struct _ArbAccountView ArbAccountView;
+typedef struct _ArbRiskVerdict ArbRiskVerdict;
+
+/**
+ * ArbRiskVTable:
+ * @size: sizeof (ArbRiskVTable)
+ * @create: read config through the instance; no I/O
+ * @start: ready to answer
+ * @check_order: before a fill: allow, or reject through @verdict; must not
+ *   block
+ * @on_mark: after a price move of a market the account holds: report a
+ *   breach through @verdict, if any; must not block
+ * @stop: idempotent
+ * @destroy: free @self
+ *
+ * Since: 1.0
+ */
+typedef struct {
+  guint32  size;
+  gpointer (*create) (ArbInstance *inst, GError **error);
+  gboolean (*start) (gpointer self, GError **error);
+  gboolean (*check_order) (gpointer self, const ArbOrderView *order, const ArbAccountView *account,
+                           ArbRiskVerdict *verdict, GError **error);
+  gboolean (*on_mark) (gpointer self, const ArbAccountView *account, ArbRiskVerdict *verdict, GError **error);
+  void     (*stop) (gpointer self);
+  void     (*destroy) (gpointer self);
+} ArbRiskVTable;
+
+G_END_DECLS
