@@ -1,1 +1,223 @@
-/* placeholder */
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include <string.h>
+
+#include "arb-util-private.h"
+
+gboolean
+arb_parse_duration_ms (const char *text, gint64 *out_ms, GError **error)
+{
+  const char *p = text;
+  guint64 value = 0;
+  guint64 mult;
+  gboolean any = FALSE;
+
+  if (text == NULL || *text == '\0')
+    {
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                   "empty duration (write a number with a unit: 250ms, 10s, 5m, 24h, 7d)");
+      return FALSE;
+    }
+  while (g_ascii_isdigit (*p))
+    {
+      if (value > G_MAXINT64 / 10)
+        goto too_big;
+      value = value * 10 + (guint64) (*p - '0');
+      any = TRUE;
+      p++;
+    }
+  if (!any)
+    {
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                   "\"%s\" is not a duration (write a number with a unit: 250ms, 10s, 5m, 24h, 7d)", text);
+      return FALSE;
+    }
+  if (g_str_equal (p, "ms"))
+    mult = 1;
+  else if (g_str_equal (p, "s"))
+    mult = 1000;
+  else if (g_str_equal (p, "m"))
+    mult = 60 * 1000;
+  else if (g_str_equal (p, "h"))
+    mult = 3600 * 1000;
+  else if (g_str_equal (p, "d"))
+    mult = 24 * 3600 * 1000;
+  else
+    {
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                   *p == '\0' ? "\"%s\" has no unit (write 250ms, 10s, 5m, 24h or 7d)"
+                              : "\"%s\" has an unknown unit (use ms, s, m, h or d)",
+                   text);
+      return FALSE;
+    }
+  if (value > (guint64) G_MAXINT64 / mult)
+    goto too_big;
+  *out_ms = (gint64) (value * mult);
+  return TRUE;
+
+too_big:
+  g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE, "\"%s\" is too long a duration", text);
+  return FALSE;
+}
+
+char *
+arb_format_duration_ms (gint64 ms)
+{
+  if (ms != 0 && ms % (24 * 3600 * 1000) == 0)
+    return g_strdup_printf ("%" G_GINT64_FORMAT "d", ms / (24 * 3600 * 1000));
+  if (ms != 0 && ms % (3600 * 1000) == 0)
+    return g_strdup_printf ("%" G_GINT64_FORMAT "h", ms / (3600 * 1000));
+  if (ms != 0 && ms % (60 * 1000) == 0)
+    return g_strdup_printf ("%" G_GINT64_FORMAT "m", ms / (60 * 1000));
+  if (ms != 0 && ms % 1000 == 0)
+    return g_strdup_printf ("%" G_GINT64_FORMAT "s", ms / 1000);
+  return g_strdup_printf ("%" G_GINT64_FORMAT "ms", ms);
+}
+
+guint
+arb_levenshtein (const char *a, const char *b)
+{
+  gsize la = strlen (a), lb = strlen (b);
+  g_autofree guint *prev = g_new (guint, lb + 1);
+  g_autofree guint *cur = g_new (guint, lb + 1);
+
+  for (gsize j = 0; j <= lb; j++)
+    prev[j] = (guint) j;
+  for (gsize i = 1; i <= la; i++)
+    {
+      cur[0] = (guint) i;
+      for (gsize j = 1; j <= lb; j++)
+        {
+          guint cost = g_ascii_tolower (a[i - 1]) == g_ascii_tolower (b[j - 1]) ? 0 : 1;
+          guint best = prev[j] + 1;
+          if (cur[j - 1] + 1 < best)
+            best = cur[j - 1] + 1;
+          if (prev[j - 1] + cost < best)
+            best = prev[j - 1] + cost;
+          cur[j] = best;
+        }
+      memcpy (prev, cur, (lb + 1) * sizeof (guint));
+    }
+  return prev[lb];
+}
+
+const char *
+arb_closest_word (const char *word, const char *const *candidates)
+{
+  const char *best = NULL;
+  guint best_dist = G_MAXUINT;
+  guint limit;
+
+  if (candidates == NULL)
+    return NULL;
+  /* near enough: a third of the word, at least two edits */
+  limit = MAX (2, (guint) strlen (word) / 3);
+  for (guint i = 0; candidates[i] != NULL; i++)
+    {
+      guint d = arb_levenshtein (word, candidates[i]);
+      if (d < best_dist)
+        {
+          best_dist = d;
+          best = candidates[i];
+        }
+    }
+  return best_dist <= limit ? best : NULL;
+}
+
+char *
+arb_uuid_new (void)
+{
+  return g_uuid_string_random ();
+}
+
+char *
+arb_format_time_us (gint64 unix_us)
+{
+  g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc (unix_us / G_USEC_PER_SEC);
+  g_autofree char *base = NULL;
+  gint64 frac = unix_us % G_USEC_PER_SEC;
+
+  if (frac < 0)
+    {
+      /* times before the epoch: borrow a second */
+      g_autoptr(GDateTime) earlier = g_date_time_add_seconds (dt, -1);
+      g_date_time_unref (g_steal_pointer (&dt));
+      dt = g_steal_pointer (&earlier);
+      frac += G_USEC_PER_SEC;
+    }
+  if (dt == NULL)
+    return g_strdup ("invalid-time");
+  base = g_date_time_format (dt, "%Y-%m-%dT%H:%M:%S");
+  return g_strdup_printf ("%s.%06" G_GINT64_FORMAT "Z", base, frac);
+}
+
+gboolean
+arb_correlation_id_is_valid (const char *id)
+{
+  gsize n = 0;
+
+  if (id == NULL)
+    return FALSE;
+  for (const char *p = id; *p != '\0'; p++, n++)
+    {
+      if (!(g_ascii_isalnum (*p) || *p == '.' || *p == '_' || *p == '-'))
+        return FALSE;
+      if (n >= 64)
+        return FALSE;
+    }
+  return n >= 1;
+}
+
+gboolean
+arb_parse_listen (const char *text, char **out_host, guint16 *out_port, GError **error)
+{
+  const char *colon;
+  g_autofree char *host = NULL;
+  guint64 port;
+  char *end = NULL;
+
+  if (text == NULL || *text == '\0')
+    {
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE, "empty address");
+      return FALSE;
+    }
+  if (text[0] == '[')
+    {
+      const char *close = strchr (text, ']');
+      if (close == NULL || close[1] != ':')
+        {
+          g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                       "\"%s\" is not HOST:PORT ([::1]:8080 for IPv6)", text);
+          return FALSE;
+        }
+      host = g_strndup (text + 1, (gsize) (close - text - 1));
+      colon = close + 1;
+    }
+  else
+    {
+      colon = strrchr (text, ':');
+      if (colon == NULL)
+        {
+          g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                       "\"%s\" is not HOST:PORT (for example 127.0.0.1:8080)", text);
+          return FALSE;
+        }
+      host = g_strndup (text, (gsize) (colon - text));
+    }
+  port = g_ascii_strtoull (colon + 1, &end, 10);
+  if (colon[1] == '\0' || *end != '\0' || port > 65535)
+    {
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                   "\"%s\" has no valid port (0 to 65535; 0 picks a free one)", text);
+      return FALSE;
+    }
+  if (*host == '\0')
+    {
+      g_free (host);
+      host = g_strdup ("0.0.0.0");
+    }
+  *out_host = g_steal_pointer (&host);
+  *out_port = (guint16) port;
+  return TRUE;
+}
