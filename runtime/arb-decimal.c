@@ -46,7 +46,8 @@ round_away (ArbRounding rounding, gboolean negative, int half_cmp, gboolean odd)
       return !negative;
     case ARB_ROUND_EXACT:
     default:
-      g_assert_not_reached ();
+      /* unreachable: the public functions check @rounding on entry */
+      return FALSE;
     }
 }
 
@@ -86,31 +87,30 @@ wide_fits (Wide v)
   return v >= G_MININT64 && v <= G_MAXINT64;
 }
 
+/* @lhs is the left operand as text, so that "a * b / c" can share this */
+static gboolean
+fail_op (GError **error, ArbDecimalError code, const char *lhs, const char *op, ArbDecimal b)
+{
+  char bbuf[ARB_DECIMAL_BUFSIZE];
+
+  arb_decimal_format_short (b, bbuf);
+  if (code == ARB_DECIMAL_ERROR_OVERFLOW)
+    g_set_error (error, ARB_DECIMAL_ERROR, code, "%s %s %s is out of range (" RANGE_TEXT ")",
+                 lhs, op, bbuf);
+  else if (code == ARB_DECIMAL_ERROR_PRECISION)
+    g_set_error (error, ARB_DECIMAL_ERROR, code, "%s %s %s is not exact to 8 decimal places",
+                 lhs, op, bbuf);
+  else
+    g_set_error (error, ARB_DECIMAL_ERROR, code, "%s %s %s: division by zero", lhs, op, bbuf);
+  return FALSE;
+}
+
 static gboolean
 fail_binary (GError **error, ArbDecimalError code, ArbDecimal a, const char *op, ArbDecimal b)
 {
-  char abuf[ARB_DECIMAL_BUFSIZE], bbuf[ARB_DECIMAL_BUFSIZE];
+  char abuf[ARB_DECIMAL_BUFSIZE];
 
-  arb_decimal_format_short (a, abuf);
-  arb_decimal_format_short (b, bbuf);
-  switch (code)
-    {
-    case ARB_DECIMAL_ERROR_OVERFLOW:
-      g_set_error (error, ARB_DECIMAL_ERROR, code, "%s %s %s is out of range (" RANGE_TEXT ")",
-                   abuf, op, bbuf);
-      break;
-    case ARB_DECIMAL_ERROR_PRECISION:
-      g_set_error (error, ARB_DECIMAL_ERROR, code, "%s %s %s is not exact to 8 decimal places",
-                   abuf, op, bbuf);
-      break;
-    case ARB_DECIMAL_ERROR_DIVIDE_BY_ZERO:
-      g_set_error (error, ARB_DECIMAL_ERROR, code, "%s %s %s: division by zero", abuf, op, bbuf);
-      break;
-    case ARB_DECIMAL_ERROR_PARSE:
-    default:
-      g_assert_not_reached ();
-    }
-  return FALSE;
+  return fail_op (error, code, arb_decimal_format_short (a, abuf), op, b);
 }
 
 /* the input as an error message shows it: quoted, escaped (so that binary
@@ -193,7 +193,7 @@ arb_decimal_parse (const char *text, ArbRounding rounding, ArbDecimal *out, GErr
   gsize int_len, frac_len = 0, n;
   gboolean negative = FALSE;
   gint64 exponent = 0, shift;
-  g_autofree char *digits = NULL;
+  char digits[PARSE_MAX_LEN + 1];
   const char *s;
   guint64 mag = 0, limit;
   int half_cmp = 2;
@@ -212,6 +212,7 @@ arb_decimal_parse (const char *text, ArbRounding rounding, ArbDecimal *out, GErr
   if (strnlen (text, PARSE_MAX_LEN + 1) > PARSE_MAX_LEN)
     {
       g_autofree char *quoted = quote_input (text);
+
       g_set_error (error, ARB_DECIMAL_ERROR, ARB_DECIMAL_ERROR_PARSE,
                    "%s is not a decimal number: longer than %d characters", quoted, PARSE_MAX_LEN);
       return FALSE;
@@ -224,13 +225,13 @@ arb_decimal_parse (const char *text, ArbRounding rounding, ArbDecimal *out, GErr
   int_start = p;
   while (g_ascii_isdigit (*p))
     p++;
-  int_len = p - int_start;
+  int_len = (gsize) (p - int_start);
   if (*p == '.')
     {
       frac_start = ++p;
       while (g_ascii_isdigit (*p))
         p++;
-      frac_len = p - frac_start;
+      frac_len = (gsize) (p - frac_start);
       if (frac_len == 0)
         return fail_parse (error, text, p, "a digit after '.'");
     }
@@ -253,8 +254,8 @@ arb_decimal_parse (const char *text, ArbRounding rounding, ArbDecimal *out, GErr
   if (*p != '\0')
     return fail_parse (error, text, p, NULL);
 
-  /* the value is digits × 10^(shift - 8), so the raw value is digits × 10^shift */
-  digits = g_malloc (int_len + frac_len + 1);
+  /* the value is digits × 10^(shift - 8), so the raw value is digits × 10^shift;
+   * the digits are fewer than the characters, so they fit */
   memcpy (digits, int_start, int_len);
   if (frac_len > 0)
     memcpy (digits + int_len, frac_start, frac_len);
@@ -296,6 +297,7 @@ arb_decimal_parse (const char *text, ArbRounding rounding, ArbDecimal *out, GErr
       if (half_cmp != 2 && rounding == ARB_ROUND_EXACT)
         {
           g_autofree char *quoted = quote_input (text);
+
           g_set_error (error, ARB_DECIMAL_ERROR, ARB_DECIMAL_ERROR_PRECISION,
                        "%s has more than 8 decimal places", quoted);
           return FALSE;
@@ -480,39 +482,33 @@ arb_decimal_div (ArbDecimal a, ArbDecimal b, ArbRounding rounding, ArbDecimal *o
   return TRUE;
 }
 
+static gboolean
+fail_mul_div (GError **error, ArbDecimalError code, ArbDecimal a, ArbDecimal b, ArbDecimal c)
+{
+  char abuf[ARB_DECIMAL_BUFSIZE], bbuf[ARB_DECIMAL_BUFSIZE];
+  g_autofree char *lhs = g_strdup_printf ("%s * %s", arb_decimal_format_short (a, abuf),
+                                          arb_decimal_format_short (b, bbuf));
+
+  return fail_op (error, code, lhs, "/", c);
+}
+
 gboolean
 arb_decimal_mul_div (ArbDecimal a, ArbDecimal b, ArbDecimal c, ArbRounding rounding,
                      ArbDecimal *out, GError **error)
 {
-  char abuf[ARB_DECIMAL_BUFSIZE], bbuf[ARB_DECIMAL_BUFSIZE], cbuf[ARB_DECIMAL_BUFSIZE];
   Wide q;
 
   g_return_val_if_fail (rounding_is_valid (rounding), FALSE);
   g_return_val_if_fail (out != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  arb_decimal_format_short (a, abuf);
-  arb_decimal_format_short (b, bbuf);
-  arb_decimal_format_short (c, cbuf);
   if (c.raw == 0)
-    {
-      g_set_error (error, ARB_DECIMAL_ERROR, ARB_DECIMAL_ERROR_DIVIDE_BY_ZERO,
-                   "%s * %s / %s: division by zero", abuf, bbuf, cbuf);
-      return FALSE;
-    }
+    return fail_mul_div (error, ARB_DECIMAL_ERROR_DIVIDE_BY_ZERO, a, b, c);
   /* (a/S)(b/S)/(c/S) = ab/c/S: the raw result is a.raw × b.raw / c.raw */
   if (!div_round ((Wide) a.raw * b.raw, c.raw, rounding, &q))
-    {
-      g_set_error (error, ARB_DECIMAL_ERROR, ARB_DECIMAL_ERROR_PRECISION,
-                   "%s * %s / %s is not exact to 8 decimal places", abuf, bbuf, cbuf);
-      return FALSE;
-    }
+    return fail_mul_div (error, ARB_DECIMAL_ERROR_PRECISION, a, b, c);
   if (!wide_fits (q))
-    {
-      g_set_error (error, ARB_DECIMAL_ERROR, ARB_DECIMAL_ERROR_OVERFLOW,
-                   "%s * %s / %s is out of range (" RANGE_TEXT ")", abuf, bbuf, cbuf);
-      return FALSE;
-    }
+    return fail_mul_div (error, ARB_DECIMAL_ERROR_OVERFLOW, a, b, c);
   out->raw = (gint64) q;
   return TRUE;
 }
@@ -532,6 +528,7 @@ arb_decimal_round (ArbDecimal d, guint places, ArbRounding rounding, ArbDecimal 
   if (!div_round (d.raw, unit, rounding, &q))
     {
       char buf[ARB_DECIMAL_BUFSIZE];
+
       g_set_error (error, ARB_DECIMAL_ERROR, ARB_DECIMAL_ERROR_PRECISION,
                    "%s has more than %u decimal places", arb_decimal_format_short (d, buf), places);
       return FALSE;
@@ -541,6 +538,7 @@ arb_decimal_round (ArbDecimal d, guint places, ArbRounding rounding, ArbDecimal 
   if (!wide_fits (q))
     {
       char buf[ARB_DECIMAL_BUFSIZE];
+
       g_set_error (error, ARB_DECIMAL_ERROR, ARB_DECIMAL_ERROR_OVERFLOW,
                    "%s rounded to %u decimal places is out of range (" RANGE_TEXT ")",
                    arb_decimal_format_short (d, buf), places);
