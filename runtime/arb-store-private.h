@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "arb-ledger-private.h"
+
+G_BEGIN_DECLS
+
+/* The durable store: one interface, two backends (SQLite, PostgreSQL). All I/O
+ * happens on the store's own threads; the main loop never waits on it.
+ *
+ * Writes: a transaction (ArbStoreTxn) is a list of row operations built on the
+ * main thread and handed over with arb_store_commit_async(). A writer thread
+ * takes every transaction queued at that moment and applies them in ONE
+ * database transaction (group commit), each inside a savepoint so that one
+ * failing transaction fails alone. The callback runs on the main context of
+ * the caller (captured at commit time) after the database COMMIT returned —
+ * durable — or with an error. PostgreSQL serialization failures (40001) and
+ * deadlocks (40P01) retry the whole group a few times.
+ *
+ * Reads: the load at start is synchronous (before the main loop runs); trade
+ * history reads go to a reader thread with its own connection. */
+
+#define ARB_STORE_ERROR (arb_store_error_quark ())
+typedef enum {
+  ARB_STORE_ERROR_UNAVAILABLE, /* cannot reach or write the database: 503 */
+  ARB_STORE_ERROR_CONFLICT,    /* a constraint refused the transaction */
+  ARB_STORE_ERROR_MIGRATION,   /* the schema could not be brought up to date */
+  ARB_STORE_ERROR_URI,         /* store= is not a known form */
+  ARB_STORE_ERROR_FAILED,
+} ArbStoreError;
+GQuark arb_store_error_quark (void);
+
+typedef struct _ArbStore    ArbStore;
+typedef struct _ArbStoreTxn ArbStoreTxn;
+
+/* "sqlite:PATH" (relative to @base_dir) or "postgresql://user@host:port/db"
+ * (also "postgres://"); applies the migrations in @migrations_dir
+ * (data/migrations: sqlite/NNN_name.sql and postgresql/NNN_name.sql) */
+ArbStore   *arb_store_open (const char *uri, const char *base_dir, const char *migrations_dir, GError **error);
+void        arb_store_free (ArbStore *store);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArbStore, arb_store_free)
+/* "sqlite" or "postgresql" */
+const char *arb_store_backend (ArbStore *store);
+/* the schema version after migrations */
+int         arb_store_schema_version (ArbStore *store);
+
+/* Synchronous, at start. Ownership of the rows passes to the callbacks. */
+typedef struct {
+  void (*assessment) (ArbAssessmentRow *row, gpointer data);
+  void (*position) (ArbPositionRow *row, gpointer data);       /* open positions only */
+  void (*idempotency) (ArbIdempotencyRow *row, gpointer data); /* younger than the cut-off */
+  /* the highest trade seq, so that new trades continue from it */
+  void (*max_trade_seq) (gint64 seq, gpointer data);
+} ArbStoreLoadFuncs;
+gboolean arb_store_load (ArbStore *store, const ArbStoreLoadFuncs *funcs, gint64 idempotency_since_us,
+                         gpointer data, GError **error);
+
+/* A transaction: the rows are copied in, the caller keeps its own. */
+ArbStoreTxn *arb_store_txn_new (void);
+void         arb_store_txn_free (ArbStoreTxn *txn);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArbStoreTxn, arb_store_txn_free)
+void arb_store_txn_insert_assessment (ArbStoreTxn *txn, const ArbAssessmentRow *row);
+void arb_store_txn_update_assessment (ArbStoreTxn *txn, const ArbAssessmentRow *row); /* every mutable column */
+void arb_store_txn_insert_order (ArbStoreTxn *txn, const ArbOrderRow *row);
+void arb_store_txn_insert_trade (ArbStoreTxn *txn, const ArbTradeRow *row);          /* seq set by the caller */
+void arb_store_txn_upsert_position (ArbStoreTxn *txn, const ArbPositionRow *row);
+void arb_store_txn_insert_outbox (ArbStoreTxn *txn, const ArbOutboxRow *row);
+void arb_store_txn_insert_idempotency (ArbStoreTxn *txn, const ArbIdempotencyRow *row);
+guint arb_store_txn_length (ArbStoreTxn *txn);
+
+typedef void (*ArbStoreDoneFunc) (const GError *error, gpointer data);
+/* takes @txn; @done runs on the thread-default main context of the caller */
+void arb_store_commit_async (ArbStore *store, ArbStoreTxn *txn, ArbStoreDoneFunc done, gpointer data);
+/* the same, blocking: for tools and tests */
+gboolean arb_store_commit_sync (ArbStore *store, ArbStoreTxn *txn, GError **error);
+
+/* Trade history, newest first, keyset-paginated by seq: trades with
+ * seq < @before_seq (0: from the newest). (element-type ArbTradeRow) */
+typedef void (*ArbStoreTradesFunc) (GPtrArray *trades, const GError *error, gpointer data);
+void       arb_store_list_trades_async (ArbStore *store, const char *assessment_id, gint64 before_seq, guint limit,
+                                        ArbStoreTradesFunc done, gpointer data);
+GPtrArray *arb_store_list_trades_sync (ArbStore *store, const char *assessment_id, gint64 before_seq, guint limit,
+                                       GError **error);
+
+/* closed positions of one assessment, newest first (open ones are in memory) */
+GPtrArray *arb_store_list_closed_positions_sync (ArbStore *store, const char *assessment_id, guint limit,
+                                                 GError **error);
+
+/* outbox: the undelivered rows, oldest first (for the relay, issue 6) */
+GPtrArray *arb_store_outbox_pending_sync (ArbStore *store, guint limit, GError **error);
+
+G_END_DECLS
