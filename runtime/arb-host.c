@@ -160,7 +160,7 @@ arb_host_new (const char *config_path, GPtrArray *problems, GError **error)
   g_strv_builder_addv (known, (const char **) fixed_groups);
   for (guint i = 0; group_prefixes[i] != NULL; i++)
     arb_strv_builder_take (known, g_strdup_printf ("%sNAME", group_prefixes[i]));
-  known_groups = g_strv_builder_end (g_steal_pointer (&known));
+  known_groups = g_strv_builder_end (known);
 
   groups = arb_config_get_groups (host->config);
   for (guint i = 0; groups[i] != NULL; i++)
@@ -181,6 +181,16 @@ arb_host_new (const char *config_path, GPtrArray *problems, GError **error)
         {
           const char *near = arb_closest_word (group, (const char *const *) known_groups);
           g_autofree char *list = g_strjoinv (", ", known_groups);
+          g_autofree char *guess = NULL;
+          const char *colon = strchr (group, ':');
+          /* [sinks:x] is far from "sink:NAME" as a whole; its prefix is near */
+          if (near == NULL && colon != NULL)
+            {
+              g_autofree char *prefix = g_strndup (group, (gsize) (colon - group + 1));
+              const char *kind_near = arb_closest_word (prefix, group_prefixes);
+              if (kind_near != NULL)
+                near = guess = g_strconcat (kind_near, colon + 1, NULL);
+            }
           if (near != NULL)
             arb_config_problems_add (problems, path, group, NULL,
                                      "unknown group (did you mean [%s]? known: %s)", near, list);
@@ -230,7 +240,24 @@ arb_host_new (const char *config_path, GPtrArray *problems, GError **error)
           if (module != NULL)
             schemas[1] = module->desc.config;
         }
-      if (failure != NULL)
+      if (plugin == NULL || *plugin == '\0')
+        {
+          /* without a module only the host's keys can be checked: an unknown
+           * key here may well be the missing plugin's */
+          g_autoptr(GPtrArray) all = arb_config_problems_new ();
+          values = arb_config_check_group (host->config, group, schemas, all);
+          for (guint j = 0; j < all->len; j++)
+            {
+              ArbConfigProblem *p = g_ptr_array_index (all, j);
+              if (p->key != NULL && arb_config_values_lookup_key (values, p->key) != NULL)
+                arb_config_problems_add (problems, p->file, p->group, p->key, "%s", p->message);
+            }
+          /* plugin= with nothing after it is as missing as no plugin= at all */
+          if (plugin != NULL)
+            arb_config_problems_add (problems, path, group, "plugin", "missing required key \"plugin\": %s",
+                                     arb_config_values_lookup_key (values, "plugin")->help);
+        }
+      else if (failure != NULL)
         {
           /* the daemon runs on without it; --check-config still says so */
           arb_config_problems_add (problems, path, group, "plugin", "%s", failure);
@@ -256,7 +283,9 @@ arb_host_new (const char *config_path, GPtrArray *problems, GError **error)
           for (guint j = 0; j < host->instances->len; j++)
             {
               ArbInstance *inst = g_ptr_array_index (host->instances, j);
-              if (inst->module == NULL && g_strcmp0 (p->group, inst->name) == 0 && g_strcmp0 (p->key, "plugin") == 0)
+              /* a refused or missing module; not a group without plugin= */
+              if (inst->module == NULL && g_strcmp0 (p->group, inst->name) == 0 && g_strcmp0 (p->key, "plugin") == 0
+                  && arb_instance_get_state (inst) == ARB_INSTANCE_FAILED)
                 instance_failure = TRUE;
             }
           if (!instance_failure)

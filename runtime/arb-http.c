@@ -161,7 +161,7 @@ arb_http_listen (ArbHttp *http, const char *host, guint16 port, GError **error)
 {
   g_autoptr(GInetAddress) addr = g_inet_address_new_from_string (host);
   g_autoptr(GSocketAddress) sa = NULL;
-  GSList *uris;
+  GSList *listeners;
 
   if (addr == NULL)
     {
@@ -180,10 +180,16 @@ arb_http_listen (ArbHttp *http, const char *host, guint16 port, GError **error)
       g_prefix_error (error, "listen on %s:%u: ", host, port);
       return FALSE;
     }
-  uris = soup_server_get_uris (http->server);
-  if (uris != NULL)
-    http->port = (guint16) g_uri_get_port (uris->data);
-  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
+  /* the port actually bound (listen=HOST:0); soup_server_get_uris() leaks a
+   * GSocketAddress in libsoup 3.2, so ask the listening socket directly */
+  listeners = soup_server_get_listeners (http->server);
+  if (listeners != NULL)
+    {
+      g_autoptr(GSocketAddress) local = g_socket_get_local_address (listeners->data, NULL);
+      if (local != NULL)
+        http->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local));
+    }
+  g_slist_free (listeners);
   return TRUE;
 }
 
