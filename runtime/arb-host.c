@@ -218,7 +218,8 @@ arb_host_new (const char *config_path, GPtrArray *problems, GError **error)
           if (module != NULL && module->desc.kind != kind)
             {
               arb_config_problems_add (problems, path, group, "plugin",
-                                       "plugin=%s is a %s plugin; put it in a [%s:NAME] group", plugin,
+                                       "plugin=%s is %s %s plugin; put it in a [%s:NAME] group", plugin,
+                                       module->desc.kind == ARB_PLUGIN_INGEST ? "an" : "a",
                                        arb_plugin_kind_to_string (module->desc.kind),
                                        arb_plugin_kind_to_string (module->desc.kind));
               module = NULL;
