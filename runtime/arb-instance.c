@@ -278,12 +278,15 @@ call_end (CallScope *scope, gboolean ok, GError **error)
   arb_metrics_counter_add (m, "arb_plugin_call_errors_total", labels, 1);
   if (error != NULL && *error == NULL)
     {
-      g_autofree char *line = g_strdup_printf ("plugin bug: %s() returned FALSE without setting an error; "
+      /* create fails with NULL, every other callback with FALSE */
+      const char *what = g_str_equal (scope->callback, "create") ? "NULL" : "FALSE";
+      g_autofree char *line = g_strdup_printf ("plugin bug: %s() returned %s without setting an error; "
                                                "treated as a failure",
-                                               scope->callback);
+                                               scope->callback, what);
       arb_log_for (inst->name, NULL, G_LOG_LEVEL_CRITICAL, line);
       g_set_error (error, ARB_PLUGIN_ERROR, ARB_PLUGIN_ERROR_BUG,
-                   "%s() returned FALSE without an error (a plugin bug)", scope->callback);
+                   "%s() returned %s without an error, a bug in plugin %s; report it to the plugin's authors",
+                   scope->callback, what, inst->module->name);
     }
   g_mutex_lock (&inst->state_lock);
   g_free (inst->last_error);

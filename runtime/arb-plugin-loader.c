@@ -90,12 +90,14 @@ check_schema (const ArbConfigKey *keys)
       if (g_strv_contains (host_keys, k->name))
         return g_strdup_printf ("config key \"%s\" is reserved for the host", k->name);
       if (g_hash_table_contains (seen, k->name))
-        return g_strdup_printf ("config key \"%s\" is declared twice", k->name);
+        return g_strdup_printf ("config key \"%s\" is declared twice; keep one entry", k->name);
       g_hash_table_add (seen, (gpointer) k->name);
       if (k->type < ARB_CFG_STRING || k->type > ARB_CFG_PATH)
         return g_strdup_printf ("config key \"%s\" has an unknown type %u", k->name, k->type);
       if (k->type == ARB_CFG_ENUM && (k->choices == NULL || *k->choices == '\0'))
-        return g_strdup_printf ("config key \"%s\" is an enum without choices", k->name);
+        return g_strdup_printf ("config key \"%s\" is an enum without choices; list the allowed words in "
+                                ".choices, comma-separated",
+                                k->name);
       if (k->min > k->max)
         return g_strdup_printf ("config key \"%s\" has min %" G_GINT64_FORMAT " above max %" G_GINT64_FORMAT,
                                 k->name, k->min, k->max);
@@ -123,9 +125,22 @@ check_vtable (ArbPluginModule *m)
   const guint32 *size_p = m->desc.vtable;
   guint32 size;
   const char *missing = NULL;
+  const char *vtable_type = "ArbIngestVTable";
+  const char *required = "every ingest plugin sets create, start, stop and destroy";
+
+  if (m->desc.kind == ARB_PLUGIN_SINK)
+    {
+      vtable_type = "ArbSinkVTable";
+      required = "every sink plugin sets create, start, write, stop and destroy";
+    }
+  else if (m->desc.kind == ARB_PLUGIN_RISK)
+    {
+      vtable_type = "ArbRiskVTable";
+      required = "every risk plugin sets create, start, check_order, stop and destroy";
+    }
 
   if (size_p == NULL)
-    return g_strdup ("its descriptor has no callback table (vtable is NULL)");
+    return g_strdup_printf ("malformed descriptor: vtable is NULL; point it at the plugin's %s", vtable_type);
   size = *size_p;
   if (size > STRUCT_MAX_SIZE)
     return g_strdup_printf ("its callback table claims a size of %u bytes, which is garbage", size);
@@ -167,8 +182,7 @@ check_vtable (ArbPluginModule *m)
       break;
     }
   if (missing != NULL)
-    return g_strdup_printf ("its %s callback table has no %s callback", arb_plugin_kind_to_string (m->desc.kind),
-                            missing);
+    return g_strdup_printf ("its %s has no %s callback; %s", vtable_type, missing, required);
   return NULL;
 }
 
@@ -196,8 +210,8 @@ check_desc (ArbPluginModule *m, const ArbPluginDesc *raw)
     return g_strdup ("malformed descriptor: its name is missing or not [a-z0-9-]+");
   if (!g_str_equal (m->desc.name, m->name))
     return g_strdup_printf ("malformed descriptor: it calls itself \"%s\" but the file says \"%s\"; the name "
-                            "must equal the file stem",
-                            m->desc.name, m->name);
+                            "must equal the file stem: rename the file to libarb-%s.so or fix .name",
+                            m->desc.name, m->name, m->desc.name);
   if (m->desc.version == NULL || *m->desc.version == '\0')
     return g_strdup ("malformed descriptor: it has no version");
   if (m->desc.summary == NULL || *m->desc.summary == '\0')
@@ -245,9 +259,10 @@ arb_plugin_module_open (const char *path)
   g_strdelimit (symbol, "-", '_');
   if (!g_module_symbol (m->module, symbol, (gpointer *) &describe) || describe == NULL)
     {
-      m->refused = g_strdup_printf ("has no entry symbol %s (define it with ARB_PLUGIN_DEFINE and check that "
-                                    "the file name matches the plugin name)",
-                                    symbol);
+      g_autofree char *ident = g_strdelimit (g_strdup (m->name), "-", '_');
+      m->refused = g_strdup_printf ("has no entry symbol %s; define it with ARB_PLUGIN_DEFINE (%s, ...), "
+                                    "or rename the file after the plugin's name",
+                                    symbol, ident);
       return m;
     }
   raw = describe ();
