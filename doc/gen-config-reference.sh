@@ -25,10 +25,13 @@ printf '[runtime]\n' > "$empty"
   echo "do not edit by hand. The key file syntax and the rules every group follows are in"
   echo "[configuration.md](configuration.md)."
   echo
-  "$arbiterd" --config "$empty" --describe-plugin runtime --format=markdown
-  for name in $("$arbiterd" --config "$empty" --list-plugins | awk 'NR>2 && $1 ~ /^(ingest|risk|sink)-/ {print $1}' | sort); do
+  for group in runtime api program market-class market; do
+    "$arbiterd" --config "$empty" --describe-plugin "$group" --format=markdown
     echo
+  done
+  for name in $("$arbiterd" --config "$empty" --list-plugins | awk 'NR>2 && $1 ~ /^(ingest|risk|sink)-/ {print $1}' | sort); do
     "$arbiterd" --config "$empty" --describe-plugin "$name" --format=markdown
+    echo
   done
 } > "$out"
 

@@ -77,6 +77,24 @@ arb_event_new (const char *type, const char *key, const char *assessment_id, con
   return ev;
 }
 
+ArbEvent *
+arb_event_new_from_outbox (const char *id, const char *type, const char *key, const char *assessment_id,
+                           const char *correlation_id, gint64 time_us, const char *json)
+{
+  ArbEvent *ev = g_new0 (ArbEvent, 1);
+  ev->ref_count = 1;
+  ev->id = g_strdup (id);
+  ev->type = g_strdup (type);
+  ev->key = g_strdup (key);
+  ev->assessment_id = g_strdup (assessment_id);
+  ev->correlation_id = g_strdup (correlation_id);
+  ev->time_us = time_us;
+  ev->json = g_strdup (json);
+  ev->json_len = strlen (json);
+  ev->ledger = TRUE;
+  return ev;
+}
+
 static void
 add_decimal (JsonBuilder *b, const char *name, ArbDecimal d)
 {

@@ -15,6 +15,10 @@ typedef struct _ArbPriceBook ArbPriceBook;
 typedef struct _ArbRelay     ArbRelay;
 typedef struct _ArbSinkQueue ArbSinkQueue;
 typedef struct _ArbHttp      ArbHttp;
+typedef struct _ArbTrading   ArbTrading;
+typedef struct _ArbStore     ArbStore;
+typedef struct _ArbSaga      ArbSaga;
+typedef struct _ArbApi       ArbApi;
 
 /* ------------------------------------------------------------------------ */
 /* Instances                                                                */
@@ -60,6 +64,7 @@ struct _ArbInstance {
   gint64            last_success_us;
 
   gpointer          self;      /* the plugin's state from create */
+  gboolean          started;   /* start was called and stop not yet */
   GHashTable       *timers;    /* id → GSource; main thread only */
   guint             next_timer_id;
   guint             retry_source;
@@ -117,6 +122,9 @@ gboolean    arb_market_id_is_valid (const char *market_id);
 /* (transfer full): a new event with a fresh id; @data_json is an object */
 ArbEvent *arb_event_new (const char *type, const char *key, const char *assessment_id, const char *correlation_id,
                          gint64 time_us, const char *data_json, gboolean ledger);
+/* a ledger event as the outbox stored it: the envelope is @json */
+ArbEvent *arb_event_new_from_outbox (const char *id, const char *type, const char *key, const char *assessment_id,
+                                     const char *correlation_id, gint64 time_us, const char *json);
 /* (transfer full) a quote event */
 ArbEvent *arb_event_new_quote (const ArbQuote *quote);
 ArbEvent *arb_event_new_market_status (const char *market, ArbMarketState state, const ArbDecimal *settlement,
@@ -205,10 +213,22 @@ struct _ArbHost {
   gboolean         stopping;
   guint            signal_sources[2];
   int              exit_code;
+  ArbConfigValues *api_config; /* [api] */
+  ArbTrading      *trading;
+  ArbStore        *store;
+  ArbSaga         *saga;
+  ArbApi          *api;
+  gpointer         verifier;   /* ArbJwtVerifier */
 };
 
 /* the schema of [runtime] and the host's keys of instance groups */
 const ArbConfigKey *arb_host_runtime_schema (void);
+const ArbConfigKey *arb_host_api_schema (void);
+/* opens the store and applies the migrations (arbiterd --migrate, and start) */
+gboolean  arb_host_open_store (ArbHost *host, GError **error);
+/* the HS256 secret: [api] jwt_secret, else state_dir/jwt-secret (generated
+ * on first use); (transfer full) */
+GBytes   *arb_host_jwt_secret (ArbHost *host, gboolean generate, GError **error);
 const ArbConfigKey *arb_host_instance_schema (guint32 kind);
 
 /* Checks the whole config and loads every named module. Returns the host (not

@@ -10,6 +10,10 @@
 #include <libsoup/soup.h>
 
 #include "arb-host-private.h"
+#include "arb-api-private.h"
+#include "arb-saga-private.h"
+#include "arb-store-private.h"
+#include "arb-trading-private.h"
 #include "arb-util-private.h"
 
 static const ArbConfigKey runtime_schema[] = {
@@ -22,8 +26,30 @@ static const ArbConfigKey runtime_schema[] = {
   { "log_level", ARB_CFG_ENUM, 0, "info", 0, 0, "debug,info,notice,warning", "the least severe level logged" },
   { "shutdown_timeout", ARB_CFG_DURATION, 0, "10s", 0, 600000, NULL,
     "how long SIGTERM waits for sinks to drain before stopping them" },
+  { "store", ARB_CFG_STRING, 0, "sqlite:arbiter.db", 0, 0, NULL,
+    "the ledger: sqlite:PATH (relative to state_dir) or postgresql://user@host:port/db" },
+  { "migrations_dir", ARB_CFG_PATH, 0, NULL, 0, 0, NULL,
+    "folder of the SQL migrations (default: data/migrations of the source tree, else the installed copy)" },
   { NULL }
 };
+
+static const ArbConfigKey api_schema[] = {
+  { "jwt_alg", ARB_CFG_ENUM, 0, "HS256", 0, 0, "HS256,RS256",
+    "the only algorithm accepted; a token with any other alg, none included, is refused" },
+  { "jwt_secret", ARB_CFG_SECRET, 0, NULL, 0, 0, NULL,
+    "HS256 key; when unset, a random one is generated into state_dir/jwt-secret on first start" },
+  { "jwt_public_key_file", ARB_CFG_PATH, 0, NULL, 0, 0, NULL, "RS256: the PEM public key tokens are verified with" },
+  { "jwt_issuer", ARB_CFG_STRING, 0, NULL, 0, 0, NULL, "when set, tokens must carry this iss" },
+  { "jwt_audience", ARB_CFG_STRING, 0, NULL, 0, 0, NULL, "when set, tokens must carry this aud" },
+  { "jwt_leeway", ARB_CFG_DURATION, 0, "30s", 0, 300000, NULL, "clock skew allowed on exp, nbf and iat" },
+  { NULL }
+};
+
+const ArbConfigKey *
+arb_host_api_schema (void)
+{
+  return api_schema;
+}
 
 static const ArbConfigKey ingest_schema[] = {
   { "plugin", ARB_CFG_STRING, ARB_CFG_REQUIRED, NULL, 0, 0, NULL, "the module, for example ingest-replay" },
@@ -67,8 +93,19 @@ arb_host_instance_schema (guint32 kind)
 }
 
 /* the groups the host knows, and the prefixes of instance groups */
-static const char *const fixed_groups[] = { "runtime", NULL };
-static const char *const group_prefixes[] = { "ingest:", "risk:", "sink:", NULL };
+static const char *const fixed_groups[] = { "runtime", "api", NULL };
+static const char *const group_prefixes[] = { "ingest:", "risk:", "sink:", "program:", "market-class:", "market:", NULL };
+/* groups the trading core reads and checks (arb-trading.c) */
+static const char *const trading_prefixes[] = { "program:", "market-class:", "market:", NULL };
+
+static gboolean
+is_trading_group (const char *group)
+{
+  for (guint i = 0; trading_prefixes[i] != NULL; i++)
+    if (g_str_has_prefix (group, trading_prefixes[i]))
+      return TRUE;
+  return FALSE;
+}
 
 static guint32
 group_kind (const char *group)
@@ -175,7 +212,7 @@ arb_host_new (const char *config_path, GPtrArray *problems, GError **error)
       const ArbConfigKey *schemas[3] = { NULL, NULL, NULL };
       ArbConfigValues *values;
 
-      if (g_strv_contains (fixed_groups, group))
+      if (g_strv_contains (fixed_groups, group) || is_trading_group (group))
         continue;
       if (kind == 0)
         {
@@ -273,6 +310,20 @@ arb_host_new (const char *config_path, GPtrArray *problems, GError **error)
       g_ptr_array_add (host->instances, arb_instance_new (host, group, kind, module, values, failure));
     }
 
+  {
+    const ArbConfigKey *schemas[] = { api_schema, NULL };
+    const char *alg;
+    host->api_config = arb_config_check_group (host->config, "api", schemas, problems);
+    alg = arb_config_values_get_string (host->api_config, "jwt_alg");
+    if (g_strcmp0 (alg, "RS256") == 0 && !arb_config_values_is_set (host->api_config, "jwt_public_key_file"))
+      arb_config_problems_add (problems, arb_config_get_path (host->config), "api", "jwt_public_key_file",
+                               "jwt_alg=RS256 needs jwt_public_key_file (the PEM public key tokens are checked with)");
+    if (g_strcmp0 (alg, "HS256") == 0 && arb_config_values_is_set (host->api_config, "jwt_public_key_file"))
+      arb_config_problems_add (problems, arb_config_get_path (host->config), "api", "jwt_public_key_file",
+                               "jwt_public_key_file is for jwt_alg=RS256; HS256 uses jwt_secret_env or jwt_secret_file");
+  }
+  host->trading = arb_trading_new (host, problems);
+
   if (problems->len > before)
     {
       /* only refused or missing plugins: the daemon can still run */
@@ -325,6 +376,13 @@ arb_host_free (ArbHost *host)
           g_source_destroy (s);
       }
   g_clear_pointer (&host->http, arb_http_free);
+  g_clear_pointer (&host->api, arb_api_free);
+  g_clear_pointer (&host->saga, arb_saga_free);
+  /* joins the store's threads; their callbacks target this context */
+  g_clear_pointer (&host->store, arb_store_free);
+  g_clear_pointer (&host->trading, arb_trading_free);
+  g_clear_pointer (&host->verifier, arb_jwt_verifier_free);
+  g_clear_pointer (&host->api_config, arb_config_values_free);
   g_clear_pointer (&host->relay, arb_relay_free);
   g_clear_pointer (&host->instances, g_ptr_array_unref);
   g_clear_pointer (&host->book, arb_price_book_free);
@@ -374,6 +432,171 @@ declare_metrics (ArbMetrics *m)
   arb_metrics_declare (m, "arb_markets", ARB_METRIC_GAUGE, "markets in the price book");
 }
 
+static char *
+migrations_dir (ArbHost *host)
+{
+  g_autofree char *in_tree = g_build_filename (ARB_SOURCE_ROOT, "data", "migrations", NULL);
+  const char *configured = arb_config_values_get_string (host->runtime, "migrations_dir");
+  if (configured != NULL)
+    return g_strdup (configured);
+  if (g_file_test (in_tree, G_FILE_TEST_IS_DIR))
+    return g_steal_pointer (&in_tree);
+  return g_build_filename (ARB_PKGDATADIR, "migrations", NULL);
+}
+
+gboolean
+arb_host_open_store (ArbHost *host, GError **error)
+{
+  g_autofree char *dir = migrations_dir (host);
+  const char *uri = arb_config_values_get_string (host->runtime, "store");
+
+  if (host->store != NULL)
+    return TRUE;
+  if (g_mkdir_with_parents (host->state_dir, 0750) != 0)
+    {
+      int saved = errno;
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved), "state_dir %s: %s", host->state_dir,
+                   g_strerror (saved));
+      return FALSE;
+    }
+  host->store = arb_store_open (uri, host->state_dir, dir, error);
+  if (host->store == NULL)
+    {
+      g_prefix_error (error, "[runtime] store: ");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+GBytes *
+arb_host_jwt_secret (ArbHost *host, gboolean generate, GError **error)
+{
+  g_autofree char *path = g_build_filename (host->state_dir, "jwt-secret", NULL);
+  g_autoptr(GError) local = NULL;
+  char *configured = arb_config_values_get_secret (host->api_config, "jwt_secret", &local);
+
+  if (configured != NULL)
+    {
+      gsize len = strlen (configured);
+      return g_bytes_new_with_free_func (configured, len, (GDestroyNotify) arb_secret_free, configured);
+    }
+  if (local != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&local));
+      return NULL;
+    }
+  /* the embedded default: a secret of our own, made once, kept in state_dir */
+  if (!g_file_test (path, G_FILE_TEST_EXISTS))
+    {
+      if (!generate)
+        {
+          g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
+                       "no [api] jwt_secret and no %s yet (start arbiterd once to generate it)", path);
+          return NULL;
+        }
+      g_autoptr(GError) gen_error = NULL;
+      if (g_mkdir_with_parents (host->state_dir, 0750) != 0)
+        {
+          int saved = errno;
+          g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved), "state_dir %s: %s", host->state_dir,
+                       g_strerror (saved));
+          return NULL;
+        }
+      if (arb_jwt_generate_secret_file (path, &gen_error))
+        arb_log_for (NULL, "api", G_LOG_LEVEL_MESSAGE, "generated a JWT secret into the state directory");
+      else if (!g_error_matches (gen_error, G_FILE_ERROR, G_FILE_ERROR_EXIST))
+        {
+          /* EXIST: another process made it first; use theirs */
+          g_propagate_prefixed_error (error, g_steal_pointer (&gen_error), "generating %s: ", path);
+          return NULL;
+        }
+    }
+  return arb_jwt_load_secret_file (path, error);
+}
+
+static gboolean
+make_verifier (ArbHost *host, GError **error)
+{
+  const char *alg = arb_config_values_get_string (host->api_config, "jwt_alg");
+  gint64 leeway = arb_config_values_get_duration_ms (host->api_config, "jwt_leeway") / 1000;
+  const char *iss = arb_config_values_get_string (host->api_config, "jwt_issuer");
+  const char *aud = arb_config_values_get_string (host->api_config, "jwt_audience");
+  g_autoptr(GBytes) key = NULL;
+
+  if (g_str_equal (alg, "RS256"))
+    {
+      const char *file = arb_config_values_get_string (host->api_config, "jwt_public_key_file");
+      g_autofree char *pem = NULL;
+      gsize len = 0;
+      if (!g_file_get_contents (file, &pem, &len, error))
+        {
+          g_prefix_error (error, "[api] jwt_public_key_file: ");
+          return FALSE;
+        }
+      key = g_bytes_new_take (g_steal_pointer (&pem), len);
+    }
+  else if ((key = arb_host_jwt_secret (host, TRUE, error)) == NULL)
+    return FALSE;
+  host->verifier = arb_jwt_verifier_new (alg, g_bytes_get_data (key, NULL), g_bytes_get_size (key), iss, aud, leeway,
+                                         error);
+  if (host->verifier == NULL)
+    {
+      g_prefix_error (error, "[api]: ");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+load_assessment (ArbAssessmentRow *row, gpointer data)
+{
+  arb_trading_add_account (((ArbHost *) data)->trading, row);
+}
+
+static void
+load_position (ArbPositionRow *row, gpointer data)
+{
+  arb_trading_add_position (((ArbHost *) data)->trading, row);
+}
+
+static void
+load_idempotency (ArbIdempotencyRow *row, gpointer data)
+{
+  arb_api_restore_idempotency (((ArbHost *) data)->api, row);
+}
+
+static void
+load_trade_seq (gint64 seq, gpointer data)
+{
+  arb_trading_set_trade_seq (((ArbHost *) data)->trading, seq);
+}
+
+/* the store is the truth: the live state is loaded from it before any
+ * request is served */
+static gboolean
+start_trading (ArbHost *host, GError **error)
+{
+  static const ArbStoreLoadFuncs funcs = { load_assessment, load_position, load_idempotency, load_trade_seq };
+  g_autofree char *line = NULL;
+  g_autoptr(GPtrArray) accounts = NULL;
+
+  if (!make_verifier (host, error) || !arb_host_open_store (host, error))
+    return FALSE;
+  host->saga = arb_saga_new (host, host->trading, host->store);
+  host->api = arb_api_new (host, host->trading, host->saga, host->store, host->verifier);
+  if (!arb_store_load (host->store, &funcs, arb_now_us () - 24 * G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC, host,
+                       error))
+    {
+      g_prefix_error (error, "loading the ledger: ");
+      return FALSE;
+    }
+  accounts = arb_trading_list_accounts (host->trading, NULL);
+  line = g_strdup_printf ("ledger loaded from %s store: %u assessment%s", arb_store_backend (host->store),
+                          accounts->len, accounts->len == 1 ? "" : "s");
+  arb_log_for (NULL, "store", G_LOG_LEVEL_INFO, line);
+  return TRUE;
+}
+
 gboolean
 arb_host_start (ArbHost *host, GError **error)
 {
@@ -399,6 +622,8 @@ arb_host_start (ArbHost *host, GError **error)
       g_prefix_error (error, "[runtime] listen: ");
       return FALSE;
     }
+  if (!start_trading (host, error))
+    return FALSE;
   host->soup_session = soup_session_new_with_options ("user-agent", "arbiterd/" ARB_VERSION, "timeout", 30,
                                                       NULL);
   host->http = arb_http_new (host);

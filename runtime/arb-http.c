@@ -5,6 +5,7 @@
 
 #include <libsoup/soup.h>
 
+#include "arb-api-private.h"
 #include "arb-host-private.h"
 #include "arb-util-private.h"
 
@@ -76,6 +77,17 @@ on_finished (SoupServerMessage *msg, gpointer user_data)
                                    (gdouble) (g_get_monotonic_time () - *start) / G_USEC_PER_SEC);
 }
 
+/* the route template, so that metrics do not grow a series per id */
+static const char *
+api_route (const char *path)
+{
+  if (g_str_has_prefix (path, "/assessments/"))
+    return "/assessments/{id}";
+  if (g_str_has_prefix (path, "/positions/"))
+    return "/positions/{id}/close";
+  return g_intern_string (path);
+}
+
 static void
 handle (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query, gpointer user_data)
 {
@@ -126,6 +138,8 @@ handle (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable
           arb_http_reply_text (msg, 200, "text/plain; version=0.0.4; charset=utf-8", body);
         }
     }
+  else if (host->api != NULL && arb_api_handle (host->api, msg, path, cid))
+    route = api_route (path);
   else
     {
       g_autofree char *m = g_strdup_printf ("no route for %s %s", method, path);

@@ -295,23 +295,41 @@ call_end (CallScope *scope, gboolean ok, GError **error)
   return FALSE;
 }
 
+/* the lifecycle callbacks every kind has, whatever its table */
+typedef struct {
+  gpointer (*create) (ArbInstance *inst, GError **error);
+  gboolean (*start) (gpointer self, GError **error);
+  void (*stop) (gpointer self);
+  void (*destroy) (gpointer self);
+} Lifecycle;
+
+static Lifecycle
+lifecycle_of (ArbInstance *inst)
+{
+  const ArbPluginModule *m = inst->module;
+  switch (inst->kind)
+    {
+    case ARB_PLUGIN_INGEST:
+      return (Lifecycle){ m->ingest.create, m->ingest.start, m->ingest.stop, m->ingest.destroy };
+    case ARB_PLUGIN_SINK:
+      return (Lifecycle){ m->sink.create, m->sink.start, m->sink.stop, m->sink.destroy };
+    case ARB_PLUGIN_RISK:
+      return (Lifecycle){ m->risk.create, m->risk.start, m->risk.stop, m->risk.destroy };
+    default:
+      return (Lifecycle){ NULL, NULL, NULL, NULL };
+    }
+}
+
 gboolean
 arb_instance_create (ArbInstance *inst, GError **error)
 {
   CallScope scope;
   gpointer self = NULL;
   g_autoptr(GError) local = NULL;
-  const ArbPluginModule *m = inst->module;
   gpointer (*create) (ArbInstance *, GError **) = NULL;
 
   g_return_val_if_fail (inst->state == ARB_INSTANCE_CONFIGURED, FALSE);
-  switch (inst->kind)
-    {
-    case ARB_PLUGIN_INGEST: create = m->ingest.create; break;
-    case ARB_PLUGIN_SINK: create = m->sink.create; break;
-    case ARB_PLUGIN_RISK: create = m->risk.create; break;
-    default: break;
-    }
+  create = lifecycle_of (inst).create;
   scope = call_begin (inst, "create");
   self = create (inst, &local);
   if (!call_end (&scope, self != NULL, &local))
@@ -335,14 +353,9 @@ call_start (ArbInstance *inst, GError **error)
   gboolean ok = FALSE;
   gboolean (*start) (gpointer, GError **) = NULL;
 
-  switch (inst->kind)
-    {
-    case ARB_PLUGIN_INGEST: start = inst->module->ingest.start; break;
-    case ARB_PLUGIN_SINK: start = inst->module->sink.start; break;
-    case ARB_PLUGIN_RISK: start = inst->module->risk.start; break;
-    default: break;
-    }
+  start = lifecycle_of (inst).start;
   /* a plugin that reports health during start sees a created instance */
+  inst->started = TRUE;
   scope = call_begin (inst, "start");
   ok = start (inst->self, error);
   return call_end (&scope, ok, error);
@@ -437,6 +450,10 @@ arb_instance_stop (ArbInstance *inst)
     return;
   if (state == ARB_INSTANCE_STOPPED || state == ARB_INSTANCE_CONFIGURED)
     return;
+  /* one stop per start: a failed instance stopped again is not stopped twice */
+  if (!inst->started)
+    return;
+  inst->started = FALSE;
   if (inst->retry_source != 0)
     {
       GSource *s = g_main_context_find_source_by_id (inst->host->context, inst->retry_source);
@@ -445,18 +462,19 @@ arb_instance_stop (ArbInstance *inst)
       inst->retry_source = 0;
     }
   remove_timers (inst);
-  switch (inst->kind)
-    {
-    case ARB_PLUGIN_INGEST: stop = inst->module->ingest.stop; break;
-    case ARB_PLUGIN_SINK: stop = inst->module->sink.stop; break;
-    case ARB_PLUGIN_RISK: stop = inst->module->risk.stop; break;
-    default: break;
-    }
+  stop = lifecycle_of (inst).stop;
   scope = call_begin (inst, "stop");
   stop (inst->self);
   call_end (&scope, TRUE, NULL);
   /* a failed instance keeps its reason; a retry in progress sets its own state */
-  if (state != ARB_INSTANCE_FAILED && state != ARB_INSTANCE_RETRYING)
+  if (state == ARB_INSTANCE_RETRYING)
+    {
+      /* nothing retries it any more, but the failure stays visible */
+      g_autofree char *reason = arb_instance_dup_reason (inst);
+      g_autofree char *line = g_strdup_printf ("stopped while retrying; %s", reason != NULL ? reason : "");
+      set_state (inst, ARB_INSTANCE_STOPPED, ARB_HEALTH_DOWN, line);
+    }
+  else if (state != ARB_INSTANCE_FAILED)
     set_state (inst, ARB_INSTANCE_STOPPED, ARB_HEALTH_DOWN, "stopped");
 }
 
@@ -468,13 +486,7 @@ arb_instance_destroy (ArbInstance *inst)
 
   if (inst->self == NULL)
     return;
-  switch (inst->kind)
-    {
-    case ARB_PLUGIN_INGEST: destroy = inst->module->ingest.destroy; break;
-    case ARB_PLUGIN_SINK: destroy = inst->module->sink.destroy; break;
-    case ARB_PLUGIN_RISK: destroy = inst->module->risk.destroy; break;
-    default: break;
-    }
+  destroy = lifecycle_of (inst).destroy;
   scope = call_begin (inst, "destroy");
   destroy (inst->self);
   call_end (&scope, TRUE, NULL);

@@ -75,7 +75,9 @@ void arb_store_commit_async (ArbStore *store, ArbStoreTxn *txn, ArbStoreDoneFunc
 gboolean arb_store_commit_sync (ArbStore *store, ArbStoreTxn *txn, GError **error);
 
 /* Trade history, newest first, keyset-paginated by seq: trades with
- * seq < @before_seq (0: from the newest). (element-type ArbTradeRow) */
+ * seq < @before_seq (0: from the newest). (element-type ArbTradeRow)
+ * The async callback borrows @trades (NULL on error): g_ptr_array_ref() it
+ * to keep it. */
 typedef void (*ArbStoreTradesFunc) (GPtrArray *trades, const GError *error, gpointer data);
 void       arb_store_list_trades_async (ArbStore *store, const char *assessment_id, gint64 before_seq, guint limit,
                                         ArbStoreTradesFunc done, gpointer data);
@@ -88,5 +90,43 @@ GPtrArray *arb_store_list_closed_positions_sync (ArbStore *store, const char *as
 
 /* outbox: the undelivered rows, oldest first (for the relay, issue 6) */
 GPtrArray *arb_store_outbox_pending_sync (ArbStore *store, guint limit, GError **error);
+
+/* ---- added with the implementation (doc/store.md) ---- */
+
+/* the URI for messages and logs: the password, if any, is "***" */
+const char *arb_store_display_uri (ArbStore *store);
+
+/* deletes the idempotency rows created before @before_us, so that a key can
+ * be used again once its window has passed; cheap (an index range), meant to
+ * go into the transaction that inserts a key */
+void arb_store_txn_expire_idempotency (ArbStoreTxn *txn, gint64 before_us);
+
+typedef struct {
+  guint64 groups;         /* database transactions committed by the writer: one COMMIT each */
+  guint64 groups_failed;  /* groups failed as a whole (UNAVAILABLE) */
+  guint64 txns_committed;
+  guint64 txns_failed;    /* alone (CONFLICT) or with their group (UNAVAILABLE) */
+  guint64 retries;        /* group runs repeated: serialization failure, deadlock, lost connection */
+  guint64 reconnects;     /* connections the writer (re)opened after the first */
+  guint   largest_group;  /* txns */
+  guint   queued;         /* waiting for the writer now */
+  gint64  group_us_total; /* time spent running groups */
+} ArbStoreStats;
+void arb_store_get_stats (ArbStore *store, ArbStoreStats *out);
+
+/* PostgreSQL: creates the monthly partitions of trades and positions for this
+ * month and @months_ahead more (the store does it at open for 2 months and
+ * every 6 hours after); TRUE at once for SQLite. Blocking: for tools, tests
+ * and start-up. */
+gboolean arb_store_ensure_partitions (ArbStore *store, guint months_ahead, GError **error);
+
+/* the ledger invariant, sum(trades.cash_effect) = balance − starting_balance
+ * per assessment: one line per assessment that breaks it, empty when every
+ * one holds. (element-type utf8) */
+GPtrArray *arb_store_audit_ledger_sync (ArbStore *store, GError **error);
+
+/* for tests: while held, the writer takes nothing from its queue, so that
+ * what is queued meanwhile goes into one group (up to 512 a group) */
+void arb_store_hold_writer (ArbStore *store, gboolean hold);
 
 G_END_DECLS

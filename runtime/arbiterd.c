@@ -8,6 +8,9 @@
 #include <json-glib/json-glib.h>
 
 #include "arb-host-private.h"
+#include "arb-jwt-private.h"
+#include "arb-store-private.h"
+#include "arb-trading-private.h"
 
 static char *
 default_config_path (void)
@@ -109,7 +112,28 @@ describe_plugin (const char *config_path, const char *name, const char *format)
   const ArbConfigKey *host_keys = NULL;
   const char *kind, *version, *summary;
   g_autofree char *abi = NULL;
-  gboolean is_runtime = g_str_equal (name, "runtime");
+  /* the host's own groups, described like plugins */
+  static const struct {
+    const char *name, *group, *summary;
+    const ArbConfigKey *(*schema) (void);
+  } host_groups[] = {
+    { "runtime", "[runtime]", "the daemon's own settings", arb_host_runtime_schema },
+    { "api", "[api]", "the REST API's authentication", arb_host_api_schema },
+    { "program", "[program:NAME]", "a rule set assessments are created with", arb_trading_program_schema },
+    { "market-class", "[market-class:crypto] and [market-class:prediction]",
+      "execution defaults of a class of markets", arb_trading_class_schema },
+    { "market", "[market:ID]", "overrides of one market's class defaults", arb_trading_market_schema },
+  };
+  const char *host_group = NULL;
+  gboolean is_runtime = FALSE;
+  for (guint i = 0; i < G_N_ELEMENTS (host_groups); i++)
+    if (g_str_equal (name, host_groups[i].name))
+      {
+        is_runtime = TRUE;
+        host_group = host_groups[i].group;
+        summary = host_groups[i].summary;
+        keys = host_groups[i].schema ();
+      }
 
   if (!g_str_equal (format, "markdown") && !g_str_equal (format, "json"))
     {
@@ -118,10 +142,8 @@ describe_plugin (const char *config_path, const char *name, const char *format)
     }
   if (is_runtime)
     {
-      keys = arb_host_runtime_schema ();
       kind = "host";
       version = ARB_VERSION;
-      summary = "the daemon's own settings, group [runtime]";
       abi = g_strdup_printf ("%u.%u", ARB_PLUGIN_ABI_MAJOR, ARB_PLUGIN_ABI_MINOR);
     }
   else
@@ -149,7 +171,7 @@ describe_plugin (const char *config_path, const char *name, const char *format)
       g_autofree char *table = arb_config_describe_markdown (keys);
       g_print ("## %s\n\n%s.\n\nKind: %s · version %s · plugin ABI %s\n\n", name, summary, kind, version, abi);
       if (is_runtime)
-        g_print ("Group: `[runtime]`\n\n%s", table);
+        g_print ("Group: `%s`\n\n%s", host_group, table);
       else
         {
           g_autofree char *host_table = arb_config_describe_markdown (host_keys);
@@ -194,6 +216,75 @@ describe_plugin (const char *config_path, const char *name, const char *format)
   return 0;
 }
 
+static ArbHost *
+host_or_report (const char *path)
+{
+  g_autoptr(GPtrArray) problems = arb_config_problems_new ();
+  g_autoptr(GError) error = NULL;
+  ArbHost *host = arb_host_new (path, problems, &error);
+  if (host == NULL)
+    {
+      for (guint i = 0; i < problems->len; i++)
+        {
+          g_autofree char *line = arb_config_problem_to_string (g_ptr_array_index (problems, i));
+          g_printerr ("%s\n", line);
+        }
+      g_printerr ("arbiterd: %s\n", error->message);
+    }
+  return host;
+}
+
+static int
+migrate (const char *path)
+{
+  g_autoptr(ArbHost) host = host_or_report (path);
+  g_autoptr(GError) error = NULL;
+  if (host == NULL)
+    return 1;
+  if (!arb_host_open_store (host, &error))
+    {
+      g_printerr ("arbiterd: %s\n", error->message);
+      return 1;
+    }
+  g_print ("%s store at schema version %d\n", arb_store_backend (host->store), arb_store_schema_version (host->store));
+  return 0;
+}
+
+static int
+mint_token (const char *path, const char *subject, gboolean admin, gint64 ttl)
+{
+  g_autoptr(ArbHost) host = host_or_report (path);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) secret = NULL;
+  g_autofree char *token = NULL;
+
+  if (host == NULL)
+    return 1;
+  if (!g_str_equal (arb_config_values_get_string (host->api_config, "jwt_alg"), "HS256"))
+    {
+      g_printerr ("arbiterd: --mint-token signs HS256 tokens; with jwt_alg=RS256 tokens come from the identity "
+                  "provider that holds the private key\n");
+      return 1;
+    }
+  if (ttl <= 0)
+    {
+      g_printerr ("arbiterd: --ttl must be above zero\n");
+      return 2;
+    }
+  secret = arb_host_jwt_secret (host, TRUE, &error);
+  if (secret != NULL)
+    token = arb_jwt_mint_hs256 (g_bytes_get_data (secret, NULL), g_bytes_get_size (secret), subject, admin, ttl,
+                                arb_config_values_get_string (host->api_config, "jwt_issuer"),
+                                arb_config_values_get_string (host->api_config, "jwt_audience"), &error);
+  if (token == NULL)
+    {
+      g_printerr ("arbiterd: %s\n", error->message);
+      return 1;
+    }
+  g_print ("%s\n", token);
+  return 0;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -201,6 +292,9 @@ main (int argc, char **argv)
   gboolean check = FALSE, list = FALSE, version = FALSE;
   g_autofree char *describe = NULL;
   g_autofree char *format = NULL;
+  g_autofree char *mint = NULL;
+  gboolean admin = FALSE, do_migrate = FALSE;
+  gint64 ttl = 3600;
   g_autoptr(GOptionContext) ctx = NULL;
   g_autoptr(GError) error = NULL;
   const GOptionEntry entries[] = {
@@ -213,6 +307,11 @@ main (int argc, char **argv)
       "daemon's own)", "NAME" },
     { "format", 0, 0, G_OPTION_ARG_STRING, &format, "for --describe-plugin: markdown or json", "FORMAT" },
     { "version", 'V', 0, G_OPTION_ARG_NONE, &version, "print the version and the plugin ABI", NULL },
+    { "migrate", 0, 0, G_OPTION_ARG_NONE, &do_migrate, "apply the store's migrations and exit", NULL },
+    { "mint-token", 0, 0, G_OPTION_ARG_STRING, &mint, "print an HS256 token for user SUB, signed with the "
+      "configured secret (development)", "SUB" },
+    { "admin", 0, 0, G_OPTION_ARG_NONE, &admin, "with --mint-token: give the token the admin role", NULL },
+    { "ttl", 0, 0, G_OPTION_ARG_INT64, &ttl, "with --mint-token: lifetime in seconds (default 3600)", "SECONDS" },
     { NULL }
   };
 
@@ -242,6 +341,10 @@ main (int argc, char **argv)
     return describe_plugin (config_path, describe, format != NULL ? format : "markdown");
   if (check)
     return check_config (config_path);
+  if (do_migrate)
+    return migrate (config_path);
+  if (mint != NULL)
+    return mint_token (config_path, mint, admin, ttl);
 
   {
     g_autoptr(GPtrArray) problems = arb_config_problems_new ();

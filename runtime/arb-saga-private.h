@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "arb-store-private.h"
+#include "arb-trading-private.h"
+
+G_BEGIN_DECLS
+
+/* The order saga. Each step is a function with a typed failure
+ * (ARB_TRADING_ERROR); every step that changed state has its compensation.
+ *
+ *   authenticate/authorise (REST layer) → validate → load the assessment
+ *   (active) → fresh price → execution estimate → balance and margin → risk
+ *   plugins → reserve in memory → commit to the store → answer
+ *
+ * The answer callback runs only after the store committed, or after the
+ * reservation was undone. */
+
+typedef struct {
+  char      *user;           /* the JWT subject placing it */
+  char      *assessment_id;
+  char      *market;
+  gboolean   is_buy;
+  ArbDecimal quantity;
+  gboolean   has_stop_loss;
+  ArbDecimal stop_loss;
+  gboolean   has_take_profit;
+  ArbDecimal take_profit;
+  char      *client_order_id; /* nullable */
+  char      *correlation_id;  /* nullable */
+} ArbOrderRequest;
+
+void arb_order_request_clear (ArbOrderRequest *req);
+
+/* what a successful saga made; rows owned by the result */
+typedef struct {
+  ArbOrderRow    *order;    /* nullable: closes have none */
+  ArbTradeRow    *trade;
+  ArbPositionRow *position; /* after the change */
+  ArbAssessmentRow *assessment; /* after the change */
+} ArbSagaResult;
+
+void arb_saga_result_free (ArbSagaResult *result);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArbSagaResult, arb_saga_result_free)
+
+/* @idempotency (nullable) is committed in the same transaction; its status
+ * and body are filled in by @encode before the commit */
+typedef char *(*ArbSagaEncodeFunc) (ArbSagaResult *result, guint *status, gpointer data);
+typedef void  (*ArbSagaDoneFunc) (ArbSagaResult *result, const GError *error, gpointer data);
+
+typedef struct _ArbSaga ArbSaga;
+
+ArbSaga *arb_saga_new (ArbHost *host, ArbTrading *trading, ArbStore *store);
+void     arb_saga_free (ArbSaga *saga);
+
+/* POST /orders */
+void arb_saga_place_order (ArbSaga *saga, const ArbOrderRequest *req, ArbIdempotencyRow *idempotency,
+                           ArbSagaEncodeFunc encode, ArbSagaDoneFunc done, gpointer data);
+/* POST /positions/{id}/close; @quantity NULL closes it all */
+void arb_saga_close_position (ArbSaga *saga, const char *user, const char *position_id, const ArbDecimal *quantity,
+                              const char *correlation_id, ArbSagaDoneFunc done, gpointer data);
+/* POST /assessments */
+void arb_saga_create_assessment (ArbSaga *saga, const char *owner, const char *program, const char *correlation_id,
+                                 ArbSagaDoneFunc done, gpointer data);
+
+/* the JSON of the domain objects, as the REST API and the events show them */
+char *arb_json_assessment (ArbTrading *trading, ArbAccount *account);
+void  arb_json_add_assessment (gpointer builder, ArbTrading *trading, ArbAccount *account);
+void  arb_json_add_position (gpointer builder, ArbTrading *trading, const ArbPositionRow *pos, gboolean with_mark);
+void  arb_json_add_trade (gpointer builder, const ArbTradeRow *trade);
+void  arb_json_add_order (gpointer builder, const ArbOrderRow *order);
+
+G_END_DECLS

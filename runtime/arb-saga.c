@@ -1,0 +1,875 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include <string.h>
+
+#include <json-glib/json-glib.h>
+
+#include "arb-saga-private.h"
+#include "arb-util-private.h"
+
+void arb_trading_remove_position (ArbTrading *trading, ArbAccount *account, ArbPositionRow *pos);
+void arb_trading_insert_position (ArbTrading *trading, ArbAccount *account, ArbPositionRow *pos);
+
+struct _ArbSaga {
+  ArbHost    *host;
+  ArbTrading *trading;
+  ArbStore   *store;
+};
+
+ArbSaga *
+arb_saga_new (ArbHost *host, ArbTrading *trading, ArbStore *store)
+{
+  ArbSaga *saga = g_new0 (ArbSaga, 1);
+  saga->host = host;
+  saga->trading = trading;
+  saga->store = store;
+  return saga;
+}
+
+void
+arb_saga_free (ArbSaga *saga)
+{
+  g_free (saga);
+}
+
+void
+arb_order_request_clear (ArbOrderRequest *req)
+{
+  g_clear_pointer (&req->user, g_free);
+  g_clear_pointer (&req->assessment_id, g_free);
+  g_clear_pointer (&req->market, g_free);
+  g_clear_pointer (&req->client_order_id, g_free);
+  g_clear_pointer (&req->correlation_id, g_free);
+}
+
+void
+arb_saga_result_free (ArbSagaResult *result)
+{
+  if (result == NULL)
+    return;
+  arb_order_row_free (result->order);
+  arb_trade_row_free (result->trade);
+  arb_position_row_free (result->position);
+  arb_assessment_row_free (result->assessment);
+  g_free (result);
+}
+
+/* ------------------------------------------------------------------------ */
+/* JSON of the domain objects                                               */
+
+static void
+add_dec (JsonBuilder *b, const char *name, ArbDecimal d)
+{
+  char buf[ARB_DECIMAL_BUFSIZE];
+  json_builder_set_member_name (b, name);
+  json_builder_add_string_value (b, arb_decimal_format (d, buf));
+}
+
+static void
+add_str (JsonBuilder *b, const char *name, const char *value)
+{
+  json_builder_set_member_name (b, name);
+  if (value != NULL)
+    json_builder_add_string_value (b, value);
+  else
+    json_builder_add_null_value (b);
+}
+
+static void
+add_time (JsonBuilder *b, const char *name, gint64 us)
+{
+  g_autofree char *t = us != 0 ? arb_format_time_us (us) : NULL;
+  add_str (b, name, t);
+}
+
+void
+arb_json_add_assessment (gpointer builder, ArbTrading *trading, ArbAccount *account)
+{
+  JsonBuilder *b = builder;
+  ArbAssessmentRow *r = account->row;
+  ArbAccountValue v;
+  g_autoptr(GError) error = NULL;
+
+  json_builder_begin_object (b);
+  add_str (b, "id", r->id);
+  add_str (b, "userId", r->owner);
+  add_str (b, "program", r->program);
+  add_str (b, "status", arb_assessment_status_to_string (r->status));
+  add_str (b, "statusReason", r->status_reason);
+  add_time (b, "statusTime", r->status_time_us);
+  add_dec (b, "startingBalance", r->starting_balance);
+  add_dec (b, "balance", r->balance);
+  if (arb_trading_value (trading, account, &v, &error))
+    {
+      add_dec (b, "equity", v.equity);
+      add_dec (b, "unrealizedPnl", v.unrealized);
+      add_dec (b, "usedMargin", v.used_margin);
+      add_dec (b, "freeMargin", v.free_margin);
+    }
+  add_dec (b, "equityHighWaterMark", r->equity_hwm);
+  add_dec (b, "dayStartEquity", r->day_start_equity);
+  add_dec (b, "dayStartBalance", r->day_start_balance);
+  json_builder_set_member_name (b, "openPositions");
+  json_builder_add_int_value (b, account->positions->len);
+  add_time (b, "createdAt", r->created_us);
+  add_time (b, "updatedAt", r->updated_us);
+  json_builder_end_object (b);
+}
+
+char *
+arb_json_assessment (ArbTrading *trading, ArbAccount *account)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autoptr(JsonGenerator) gen = json_generator_new ();
+  g_autoptr(JsonNode) root = NULL;
+  arb_json_add_assessment (b, trading, account);
+  root = json_builder_get_root (b);
+  json_generator_set_root (gen, root);
+  return json_generator_to_data (gen, NULL);
+}
+
+void
+arb_json_add_position (gpointer builder, ArbTrading *trading, const ArbPositionRow *p, gboolean with_mark)
+{
+  JsonBuilder *b = builder;
+
+  json_builder_begin_object (b);
+  add_str (b, "id", p->id);
+  add_str (b, "assessmentId", p->assessment_id);
+  add_str (b, "orderId", p->order_id);
+  add_str (b, "market", p->market);
+  add_str (b, "side", arb_position_side_to_string (p->side));
+  add_str (b, "status", p->status == ARB_POSITION_OPEN ? "open" : "closed");
+  add_dec (b, "quantity", p->quantity);
+  add_dec (b, "initialQuantity", p->initial_quantity);
+  add_dec (b, "entryPrice", p->entry_price);
+  add_dec (b, "margin", p->margin);
+  add_dec (b, "realizedPnl", p->realized_pnl);
+  add_dec (b, "fees", p->fees);
+  json_builder_set_member_name (b, "stopLoss");
+  if (p->has_stop_loss)
+    {
+      char buf[ARB_DECIMAL_BUFSIZE];
+      json_builder_add_string_value (b, arb_decimal_format (p->stop_loss, buf));
+    }
+  else
+    json_builder_add_null_value (b);
+  json_builder_set_member_name (b, "takeProfit");
+  if (p->has_take_profit)
+    {
+      char buf[ARB_DECIMAL_BUFSIZE];
+      json_builder_add_string_value (b, arb_decimal_format (p->take_profit, buf));
+    }
+  else
+    json_builder_add_null_value (b);
+  add_str (b, "closeReason", p->close_reason);
+  add_time (b, "openedAt", p->opened_us);
+  add_time (b, "closedAt", p->closed_us);
+  if (with_mark && p->status == ARB_POSITION_OPEN)
+    {
+      ArbDecimal mark, pnl;
+      gint64 mark_time = 0;
+      g_autofree char *source = NULL;
+      if (arb_trading_mark (trading, p, &mark, &mark_time, &source) && arb_position_pnl (p, mark, p->quantity, &pnl, NULL))
+        {
+          add_dec (b, "markPrice", mark);
+          add_dec (b, "unrealizedPnl", pnl);
+          add_str (b, "markSource", source);
+          add_time (b, "markTime", mark_time);
+        }
+      else
+        {
+          add_str (b, "markPrice", NULL);
+          add_str (b, "unrealizedPnl", NULL);
+        }
+    }
+  json_builder_end_object (b);
+}
+
+void
+arb_json_add_trade (gpointer builder, const ArbTradeRow *t)
+{
+  JsonBuilder *b = builder;
+  json_builder_begin_object (b);
+  add_str (b, "id", t->id);
+  add_str (b, "assessmentId", t->assessment_id);
+  add_str (b, "orderId", t->order_id);
+  add_str (b, "positionId", t->position_id);
+  add_str (b, "market", t->market);
+  add_str (b, "side", t->is_buy ? "buy" : "sell");
+  add_str (b, "positionSide", arb_position_side_to_string (t->side));
+  add_str (b, "reason", arb_trade_reason_to_string (t->reason));
+  add_dec (b, "quantity", t->quantity);
+  add_dec (b, "price", t->price);
+  add_dec (b, "fee", t->fee);
+  add_dec (b, "realizedPnl", t->realized_pnl);
+  add_dec (b, "cashEffect", t->cash_effect);
+  add_str (b, "quoteSource", t->quote_source);
+  add_time (b, "quoteTime", t->quote_time_us);
+  add_time (b, "executedAt", t->executed_us);
+  json_builder_end_object (b);
+}
+
+void
+arb_json_add_order (gpointer builder, const ArbOrderRow *o)
+{
+  JsonBuilder *b = builder;
+  char buf[ARB_DECIMAL_BUFSIZE];
+  json_builder_begin_object (b);
+  add_str (b, "id", o->id);
+  add_str (b, "assessmentId", o->assessment_id);
+  add_str (b, "clientOrderId", o->client_order_id);
+  add_str (b, "market", o->market);
+  add_str (b, "side", o->is_buy ? "buy" : "sell");
+  add_dec (b, "quantity", o->quantity);
+  add_str (b, "stopLoss", o->has_stop_loss ? arb_decimal_format (o->stop_loss, buf) : NULL);
+  add_str (b, "takeProfit", o->has_take_profit ? arb_decimal_format (o->take_profit, buf) : NULL);
+  add_str (b, "status", o->status);
+  add_time (b, "createdAt", o->created_us);
+  json_builder_end_object (b);
+}
+
+/* the envelope of a ledger event, as the outbox stores it */
+static ArbOutboxRow *
+outbox_row (const char *type, const char *assessment_id, const char *correlation_id, gint64 time_us,
+            JsonBuilder *data)
+{
+  g_autoptr(JsonGenerator) gen = json_generator_new ();
+  g_autoptr(JsonNode) root = json_builder_get_root (data);
+  g_autofree char *json = NULL;
+  g_autoptr(ArbEvent) ev = NULL;
+  ArbOutboxRow *row = g_new0 (ArbOutboxRow, 1);
+
+  json_generator_set_root (gen, root);
+  json = json_generator_to_data (gen, NULL);
+  ev = arb_event_new (type, assessment_id, assessment_id, correlation_id, time_us, json, TRUE);
+  row->id = g_strdup (arb_event_get_id (ev));
+  row->type = g_strdup (type);
+  row->key = g_strdup (assessment_id);
+  row->assessment_id = g_strdup (assessment_id);
+  row->payload = g_strdup (arb_event_get_json (ev));
+  row->created_us = time_us;
+  return row;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The steps                                                                */
+
+typedef struct {
+  ArbSaga           *saga;
+  ArbOrderRequest    req;
+  ArbIdempotencyRow *idem;     /* owned, nullable */
+  ArbSagaEncodeFunc  encode;
+  ArbSagaDoneFunc    done;
+  gpointer           data;
+  /* what was reserved, for the compensation */
+  ArbAccount        *account;
+  ArbPositionRow    *opened;   /* borrowed from the account once inserted */
+  ArbPositionRow    *before;   /* owned: a changed position as it was */
+  ArbAssessmentRow  *account_before; /* owned */
+  GPtrArray         *events;   /* ArbOutboxRow, owned */
+  ArbSagaResult     *result;
+  /* close */
+  char              *position_id;
+  gboolean           has_close_qty;
+  ArbDecimal         close_qty;
+  char              *program;
+  char              *owner;
+} SagaRun;
+
+static void
+saga_run_free (SagaRun *run)
+{
+  arb_order_request_clear (&run->req);
+  arb_idempotency_row_free (run->idem);
+  arb_position_row_free (run->before);
+  arb_assessment_row_free (run->account_before);
+  if (run->events != NULL)
+    g_ptr_array_unref (run->events);
+  arb_saga_result_free (run->result);
+  g_free (run->position_id);
+  g_free (run->program);
+  g_free (run->owner);
+  g_free (run);
+}
+
+static void
+finish (SagaRun *run, const GError *error)
+{
+  ArbAccount *account = run->account;
+  ArbSagaResult *result = error == NULL ? g_steal_pointer (&run->result) : NULL;
+
+  run->done (result, error, run->data);
+  arb_saga_result_free (result);
+  if (account != NULL)
+    arb_trading_account_release (run->saga->trading, account);
+  saga_run_free (run);
+}
+
+static void
+fail (SagaRun *run, GError *error)
+{
+  finish (run, error);
+  g_error_free (error);
+}
+
+/* step: the assessment exists, belongs to the user, and is active */
+static gboolean
+step_load_assessment (SagaRun *run, ArbAccount *account, GError **error)
+{
+  if (account->row->status != ARB_ASSESSMENT_ACTIVE)
+    {
+      g_set_error (error, ARB_TRADING_ERROR, ARB_TRADING_ERROR_ASSESSMENT_NOT_ACTIVE, "assessment %s is %s%s%s",
+                   account->row->id, arb_assessment_status_to_string (account->row->status),
+                   account->row->status_reason != NULL ? ": " : "",
+                   account->row->status_reason != NULL ? account->row->status_reason : "");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* step: the risk instances of the program are running (fail closed) and
+ * allow the order */
+static gboolean
+step_risk (SagaRun *run, ArbProgram *program, GError **error)
+{
+  for (guint i = 0; program->risk != NULL && program->risk[i] != NULL; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("risk:%s", program->risk[i]);
+      ArbInstance *inst = arb_host_find_instance (run->saga->host, name);
+      if (inst == NULL || !arb_instance_is_up (inst))
+        {
+          g_autofree char *reason = inst != NULL ? arb_instance_dup_reason (inst) : g_strdup ("not configured");
+          g_set_error (error, ARB_TRADING_ERROR, ARB_TRADING_ERROR_RISK_UNAVAILABLE,
+                       "risk check %s is not running (%s): orders are refused until it is", name,
+                       reason != NULL ? reason : "down");
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+static gboolean
+check_brackets (const ArbOrderRequest *req, ArbDecimal price, GError **error)
+{
+  char a[ARB_DECIMAL_BUFSIZE], b[ARB_DECIMAL_BUFSIZE];
+  gboolean is_long = req->is_buy;
+
+  if (req->has_stop_loss && (is_long ? arb_decimal_cmp (req->stop_loss, price) >= 0
+                                     : arb_decimal_cmp (req->stop_loss, price) <= 0))
+    {
+      g_set_error (error, ARB_TRADING_ERROR, ARB_TRADING_ERROR_VALIDATION,
+                   "stopLoss %s must be %s the fill price %s for a %s", arb_decimal_format (req->stop_loss, a),
+                   is_long ? "below" : "above", arb_decimal_format (price, b), is_long ? "long" : "short");
+      return FALSE;
+    }
+  if (req->has_take_profit && (is_long ? arb_decimal_cmp (req->take_profit, price) <= 0
+                                       : arb_decimal_cmp (req->take_profit, price) >= 0))
+    {
+      g_set_error (error, ARB_TRADING_ERROR, ARB_TRADING_ERROR_VALIDATION,
+                   "takeProfit %s must be %s the fill price %s for a %s", arb_decimal_format (req->take_profit, a),
+                   is_long ? "above" : "below", arb_decimal_format (price, b), is_long ? "long" : "short");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* compensation of the reservation */
+static void
+undo (SagaRun *run)
+{
+  ArbTrading *t = run->saga->trading;
+  if (run->opened != NULL)
+    {
+      arb_trading_remove_position (t, run->account, run->opened);
+      run->opened = NULL;
+    }
+  if (run->before != NULL)
+    {
+      ArbAccount *owner = NULL;
+      ArbPositionRow *now = arb_trading_get_position (t, run->before->id, &owner);
+      if (now != NULL)
+        arb_trading_remove_position (t, run->account, now);
+      arb_trading_insert_position (t, run->account, g_steal_pointer (&run->before));
+    }
+  if (run->account_before != NULL)
+    {
+      arb_assessment_row_free (run->account->row);
+      run->account->row = g_steal_pointer (&run->account_before);
+    }
+}
+
+static void
+commit_done (const GError *error, gpointer data)
+{
+  SagaRun *run = data;
+
+  if (error != NULL)
+    {
+      g_autoptr(GError) e = g_error_new (ARB_TRADING_ERROR, ARB_TRADING_ERROR_STORE,
+                                         "the ledger could not be written (%s); nothing was changed",
+                                         error->message);
+      undo (run);
+      finish (run, e);
+      return;
+    }
+  /* durable: the events may leave now */
+  for (guint i = 0; i < run->events->len; i++)
+    {
+      ArbOutboxRow *o = g_ptr_array_index (run->events, i);
+      g_autoptr(ArbEvent) ev = arb_event_new_from_outbox (o->id, o->type, o->key, o->assessment_id,
+                                                          run->req.correlation_id, o->created_us, o->payload);
+      arb_relay_publish (run->saga->host->relay, ev);
+    }
+  finish (run, NULL);
+}
+
+static void
+commit (SagaRun *run, ArbStoreTxn *txn)
+{
+  for (guint i = 0; i < run->events->len; i++)
+    arb_store_txn_insert_outbox (txn, g_ptr_array_index (run->events, i));
+  arb_store_commit_async (run->saga->store, txn, commit_done, run);
+}
+
+static ArbPositionRow *
+new_position (SagaRun *run, const ArbFill *fill, const char *order_id, gint64 now)
+{
+  ArbPositionRow *p = g_new0 (ArbPositionRow, 1);
+  p->id = arb_uuid_new ();
+  p->assessment_id = g_strdup (run->req.assessment_id);
+  p->order_id = g_strdup (order_id);
+  p->market = g_strdup (run->req.market);
+  p->side = run->req.is_buy ? ARB_SIDE_LONG : ARB_SIDE_SHORT;
+  p->status = ARB_POSITION_OPEN;
+  p->quantity = fill->quantity;
+  p->initial_quantity = fill->quantity;
+  p->entry_price = fill->price;
+  p->margin = fill->margin;
+  p->realized_pnl = ARB_DECIMAL_ZERO;
+  p->fees = fill->fee;
+  p->has_stop_loss = run->req.has_stop_loss;
+  p->stop_loss = run->req.stop_loss;
+  p->has_take_profit = run->req.has_take_profit;
+  p->take_profit = run->req.take_profit;
+  p->opened_us = now;
+  p->updated_us = now;
+  return p;
+}
+
+static void
+add_event (SagaRun *run, const char *type, gint64 now, void (*fill) (JsonBuilder *, gpointer), gpointer obj)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  fill (b, obj);
+  g_ptr_array_add (run->events, outbox_row (type, run->account->row->id, run->req.correlation_id, now, b));
+}
+
+static void
+event_order (JsonBuilder *b, gpointer o)
+{
+  arb_json_add_order (b, o);
+}
+
+static void
+event_trade (JsonBuilder *b, gpointer t)
+{
+  arb_json_add_trade (b, t);
+}
+
+typedef struct {
+  ArbTrading     *trading;
+  ArbPositionRow *pos;
+} PosCtx;
+
+static void
+event_position (JsonBuilder *b, gpointer c)
+{
+  PosCtx *ctx = c;
+  arb_json_add_position (b, ctx->trading, ctx->pos, FALSE);
+}
+
+static void
+place_order_run (ArbAccount *account, gpointer data)
+{
+  SagaRun *run = data;
+  ArbSaga *saga = run->saga;
+  ArbTrading *t = saga->trading;
+  ArbProgram *program;
+  g_autoptr(ArbQuote) quote = NULL;
+  ArbFill fill = { 0 };
+  ArbAccountValue value;
+  ArbDecimal needed;
+  GError *error = NULL;
+  gint64 now = arb_now_us ();
+  g_autoptr(ArbStoreTxn) txn = NULL;
+  ArbOrderRow *order;
+  ArbTradeRow *trade;
+  char a[ARB_DECIMAL_BUFSIZE], b[ARB_DECIMAL_BUFSIZE];
+
+  run->account = account;
+  if (!step_load_assessment (run, account, &error))
+    return fail (run, error);
+  program = arb_trading_get_program (t, account->row->program);
+  if (program == NULL)
+    return fail (run, g_error_new (ARB_TRADING_ERROR, ARB_TRADING_ERROR_INTERNAL,
+                                   "assessment %s names program %s, which the config no longer has",
+                                   account->row->id, account->row->program));
+  /* step: fresh price */
+  if (!arb_trading_quote_for (t, run->req.market, &quote, &error))
+    return fail (run, error);
+  /* step: execution estimate */
+  if (!arb_trading_estimate (t, program, run->req.market, quote, run->req.is_buy, run->req.quantity, &fill, &error))
+    return fail (run, error);
+  if (!check_brackets (&run->req, fill.price, &error))
+    {
+      arb_fill_clear (&fill);
+      return fail (run, error);
+    }
+  /* step: balance and margin */
+  if (!arb_trading_value (t, account, &value, &error) || !arb_decimal_add (fill.margin, fill.fee, &needed, &error))
+    {
+      arb_fill_clear (&fill);
+      return fail (run, g_error_new (ARB_TRADING_ERROR, ARB_TRADING_ERROR_VALIDATION, "%s", error->message));
+    }
+  if (arb_decimal_cmp (needed, value.free_margin) > 0)
+    {
+      error = g_error_new (ARB_TRADING_ERROR, ARB_TRADING_ERROR_INSUFFICIENT_BALANCE,
+                           "the order needs %s (margin and fee), free margin is %s", arb_decimal_format (needed, a),
+                           arb_decimal_format (value.free_margin, b));
+      arb_fill_clear (&fill);
+      return fail (run, error);
+    }
+  /* step: risk plugins */
+  if (!step_risk (run, program, &error))
+    {
+      arb_fill_clear (&fill);
+      return fail (run, error);
+    }
+
+  /* step: reserve in memory */
+  run->account_before = arb_assessment_row_copy (account->row);
+  order = g_new0 (ArbOrderRow, 1);
+  order->id = arb_uuid_new ();
+  order->assessment_id = g_strdup (account->row->id);
+  order->client_order_id = g_strdup (run->req.client_order_id);
+  order->market = g_strdup (run->req.market);
+  order->is_buy = run->req.is_buy;
+  order->quantity = run->req.quantity;
+  order->has_stop_loss = run->req.has_stop_loss;
+  order->stop_loss = run->req.stop_loss;
+  order->has_take_profit = run->req.has_take_profit;
+  order->take_profit = run->req.take_profit;
+  order->status = g_strdup ("filled");
+  order->correlation_id = g_strdup (run->req.correlation_id);
+  order->created_us = now;
+
+  run->opened = new_position (run, &fill, order->id, now);
+  arb_trading_insert_position (t, account, run->opened);
+
+  trade = g_new0 (ArbTradeRow, 1);
+  trade->id = arb_uuid_new ();
+  trade->seq = arb_trading_next_trade_seq (t);
+  trade->assessment_id = g_strdup (account->row->id);
+  trade->order_id = g_strdup (order->id);
+  trade->position_id = g_strdup (run->opened->id);
+  trade->market = g_strdup (run->req.market);
+  trade->side = run->opened->side;
+  trade->is_buy = run->req.is_buy;
+  trade->reason = ARB_TRADE_OPEN;
+  trade->quantity = fill.quantity;
+  trade->price = fill.price;
+  trade->fee = fill.fee;
+  trade->realized_pnl = ARB_DECIMAL_ZERO;
+  arb_decimal_neg (fill.fee, &trade->cash_effect, NULL);
+  trade->quote_source = g_steal_pointer (&fill.quote_source);
+  trade->quote_time_us = fill.quote_time_us;
+  trade->executed_us = now;
+
+  if (!arb_decimal_sub (account->row->balance, fill.fee, &account->row->balance, &error))
+    {
+      undo (run);
+      arb_order_row_free (order);
+      arb_trade_row_free (trade);
+      return fail (run, error);
+    }
+  account->row->updated_us = now;
+  account->row->version++;
+
+  run->result = g_new0 (ArbSagaResult, 1);
+  run->result->order = order;
+  run->result->trade = trade;
+  run->result->position = arb_position_row_copy (run->opened);
+  run->result->assessment = arb_assessment_row_copy (account->row);
+
+  /* step: commit, with the events in the same transaction */
+  txn = arb_store_txn_new ();
+  arb_store_txn_insert_order (txn, order);
+  arb_store_txn_insert_trade (txn, trade);
+  arb_store_txn_upsert_position (txn, run->opened);
+  arb_store_txn_update_assessment (txn, account->row);
+  run->events = g_ptr_array_new_with_free_func ((GDestroyNotify) arb_outbox_row_free);
+  add_event (run, "order.filled", now, event_order, order);
+  add_event (run, "trade.executed", now, event_trade, trade);
+  {
+    PosCtx ctx = { t, run->opened };
+    add_event (run, "position.opened", now, event_position, &ctx);
+  }
+  if (run->idem != NULL && run->encode != NULL)
+    {
+      g_free (run->idem->body);
+      run->idem->body = run->encode (run->result, &run->idem->status, run->data);
+      run->idem->created_us = now;
+      arb_store_txn_insert_idempotency (txn, run->idem);
+    }
+  commit (run, g_steal_pointer (&txn));
+}
+
+void
+arb_saga_place_order (ArbSaga *saga, const ArbOrderRequest *req, ArbIdempotencyRow *idempotency,
+                      ArbSagaEncodeFunc encode, ArbSagaDoneFunc done, gpointer data)
+{
+  SagaRun *run = g_new0 (SagaRun, 1);
+  ArbAccount *account;
+
+  run->saga = saga;
+  run->req.user = g_strdup (req->user);
+  run->req.assessment_id = g_strdup (req->assessment_id);
+  run->req.market = g_strdup (req->market);
+  run->req.is_buy = req->is_buy;
+  run->req.quantity = req->quantity;
+  run->req.has_stop_loss = req->has_stop_loss;
+  run->req.stop_loss = req->stop_loss;
+  run->req.has_take_profit = req->has_take_profit;
+  run->req.take_profit = req->take_profit;
+  run->req.client_order_id = g_strdup (req->client_order_id);
+  run->req.correlation_id = g_strdup (req->correlation_id);
+  run->idem = idempotency;
+  run->encode = encode;
+  run->done = done;
+  run->data = data;
+
+  /* step: the assessment, which must be the user's own: another user's is
+   * answered exactly like one that does not exist */
+  account = arb_trading_get_account (saga->trading, req->assessment_id);
+  if (account == NULL || !g_str_equal (account->row->owner, req->user))
+    return fail (run, g_error_new (ARB_TRADING_ERROR, ARB_TRADING_ERROR_NOT_FOUND, "no assessment %s",
+                                   req->assessment_id));
+  arb_trading_account_run (saga->trading, account, place_order_run, run);
+}
+
+static void
+close_position_run (ArbAccount *account, gpointer data)
+{
+  SagaRun *run = data;
+  ArbTrading *t = run->saga->trading;
+  ArbPositionRow *pos = arb_trading_get_position (t, run->position_id, NULL);
+  ArbProgram *program;
+  g_autoptr(ArbQuote) quote = NULL;
+  ArbFill fill = { 0 };
+  ArbDecimal qty, pnl, released, cash;
+  GError *error = NULL;
+  gint64 now = arb_now_us ();
+  g_autoptr(ArbStoreTxn) txn = NULL;
+  ArbTradeRow *trade;
+  char a[ARB_DECIMAL_BUFSIZE], b[ARB_DECIMAL_BUFSIZE];
+  gboolean full;
+
+  run->account = account;
+  if (pos == NULL)
+    return fail (run, g_error_new (ARB_TRADING_ERROR, ARB_TRADING_ERROR_NOT_FOUND,
+                                   "no open position %s (it may have been closed meanwhile)", run->position_id));
+  if (!step_load_assessment (run, account, &error))
+    return fail (run, error);
+  program = arb_trading_get_program (t, account->row->program);
+  qty = run->has_close_qty ? run->close_qty : pos->quantity;
+  if (arb_decimal_cmp (qty, pos->quantity) > 0)
+    return fail (run, g_error_new (ARB_TRADING_ERROR, ARB_TRADING_ERROR_VALIDATION,
+                                   "quantity %s is more than the open %s", arb_decimal_format (qty, a),
+                                   arb_decimal_format (pos->quantity, b)));
+  full = arb_decimal_cmp (qty, pos->quantity) == 0;
+  if (!arb_trading_quote_for (t, pos->market, &quote, &error))
+    return fail (run, error);
+  /* closing a long sells at the bid; closing a short buys at the ask */
+  if (!arb_trading_estimate (t, program, pos->market, quote, pos->side == ARB_SIDE_SHORT, qty, &fill, &error))
+    return fail (run, error);
+  if (!arb_position_pnl (pos, fill.price, qty, &pnl, &error) || !arb_decimal_sub (pnl, fill.fee, &cash, &error)
+      || !arb_decimal_mul_div (pos->margin, qty, pos->quantity, ARB_ROUND_HALF_EVEN, &released, &error))
+    {
+      arb_fill_clear (&fill);
+      return fail (run, g_error_new (ARB_TRADING_ERROR, ARB_TRADING_ERROR_VALIDATION, "%s", error->message));
+    }
+  if (full)
+    released = pos->margin;
+
+  /* reserve: remember the position and the account as they were */
+  run->before = arb_position_row_copy (pos);
+  run->account_before = arb_assessment_row_copy (account->row);
+  trade = g_new0 (ArbTradeRow, 1);
+  trade->id = arb_uuid_new ();
+  trade->seq = arb_trading_next_trade_seq (t);
+  trade->assessment_id = g_strdup (account->row->id);
+  trade->position_id = g_strdup (pos->id);
+  trade->market = g_strdup (pos->market);
+  trade->side = pos->side;
+  trade->is_buy = pos->side == ARB_SIDE_SHORT;
+  trade->reason = ARB_TRADE_CLOSE;
+  trade->quantity = qty;
+  trade->price = fill.price;
+  trade->fee = fill.fee;
+  trade->realized_pnl = pnl;
+  trade->cash_effect = cash;
+  trade->quote_source = g_steal_pointer (&fill.quote_source);
+  trade->quote_time_us = fill.quote_time_us;
+  trade->executed_us = now;
+
+  if (!arb_decimal_add (account->row->balance, cash, &account->row->balance, &error)
+      || !arb_decimal_sub (pos->quantity, qty, &pos->quantity, &error)
+      || !arb_decimal_sub (pos->margin, released, &pos->margin, &error)
+      || !arb_decimal_add (pos->realized_pnl, pnl, &pos->realized_pnl, &error)
+      || !arb_decimal_add (pos->fees, fill.fee, &pos->fees, &error))
+    {
+      arb_trade_row_free (trade);
+      undo (run);
+      return fail (run, g_error_new (ARB_TRADING_ERROR, ARB_TRADING_ERROR_VALIDATION, "%s", error->message));
+    }
+  pos->updated_us = now;
+  if (full)
+    {
+      pos->status = ARB_POSITION_CLOSED;
+      pos->closed_us = now;
+      g_free (pos->close_reason);
+      pos->close_reason = g_strdup (arb_trade_reason_to_string (ARB_TRADE_CLOSE));
+    }
+  account->row->updated_us = now;
+  account->row->version++;
+
+  run->result = g_new0 (ArbSagaResult, 1);
+  run->result->trade = trade;
+  run->result->position = arb_position_row_copy (pos);
+  run->result->assessment = arb_assessment_row_copy (account->row);
+
+  txn = arb_store_txn_new ();
+  arb_store_txn_insert_trade (txn, trade);
+  arb_store_txn_upsert_position (txn, pos);
+  arb_store_txn_update_assessment (txn, account->row);
+  run->events = g_ptr_array_new_with_free_func ((GDestroyNotify) arb_outbox_row_free);
+  add_event (run, "trade.executed", now, event_trade, trade);
+  if (full)
+    {
+      PosCtx ctx = { t, pos };
+      add_event (run, "position.closed", now, event_position, &ctx);
+      /* a closed position leaves the live state; the store keeps it */
+      arb_trading_remove_position (t, account, pos);
+    }
+  commit (run, g_steal_pointer (&txn));
+}
+
+void
+arb_saga_close_position (ArbSaga *saga, const char *user, const char *position_id, const ArbDecimal *quantity,
+                         const char *correlation_id, ArbSagaDoneFunc done, gpointer data)
+{
+  SagaRun *run = g_new0 (SagaRun, 1);
+  ArbAccount *account = NULL;
+  ArbPositionRow *pos;
+
+  run->saga = saga;
+  run->done = done;
+  run->data = data;
+  run->position_id = g_strdup (position_id);
+  run->has_close_qty = quantity != NULL;
+  if (quantity != NULL)
+    run->close_qty = *quantity;
+  run->req.correlation_id = g_strdup (correlation_id);
+  pos = arb_trading_get_position (saga->trading, position_id, &account);
+  if (pos == NULL || account == NULL || !g_str_equal (account->row->owner, user))
+    return fail (run, g_error_new (ARB_TRADING_ERROR, ARB_TRADING_ERROR_NOT_FOUND, "no open position %s",
+                                   position_id));
+  arb_trading_account_run (saga->trading, account, close_position_run, run);
+}
+
+static void
+create_done (const GError *error, gpointer data)
+{
+  SagaRun *run = data;
+  if (error != NULL)
+    {
+      g_autoptr(GError) e = g_error_new (ARB_TRADING_ERROR, ARB_TRADING_ERROR_STORE,
+                                         "the assessment could not be written (%s)", error->message);
+      ArbSagaDoneFunc done = run->done;
+      gpointer d = run->data;
+      /* nothing was in memory yet */
+      saga_run_free (run);
+      done (NULL, e, d);
+      return;
+    }
+  arb_trading_add_account (run->saga->trading, arb_assessment_row_copy (run->result->assessment));
+  for (guint i = 0; i < run->events->len; i++)
+    {
+      ArbOutboxRow *o = g_ptr_array_index (run->events, i);
+      g_autoptr(ArbEvent) ev = arb_event_new_from_outbox (o->id, o->type, o->key, o->assessment_id,
+                                                          run->req.correlation_id, o->created_us, o->payload);
+      arb_relay_publish (run->saga->host->relay, ev);
+    }
+  run->done (run->result, NULL, run->data);
+  saga_run_free (run);
+}
+
+void
+arb_saga_create_assessment (ArbSaga *saga, const char *owner, const char *program_name, const char *correlation_id,
+                            ArbSagaDoneFunc done, gpointer data)
+{
+  ArbProgram *program = arb_trading_get_program (saga->trading, program_name);
+  SagaRun *run;
+  ArbAssessmentRow *row;
+  g_autoptr(ArbStoreTxn) txn = NULL;
+  gint64 now = arb_now_us ();
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+
+  if (program == NULL)
+    {
+      g_auto(GStrv) names = arb_trading_program_names (saga->trading);
+      g_autofree char *list = g_strjoinv (", ", names);
+      g_autoptr(GError) e = g_error_new (ARB_TRADING_ERROR, ARB_TRADING_ERROR_VALIDATION,
+                                         "program \"%s\" is not configured (programs: %s)", program_name,
+                                         *list != '\0' ? list : "none");
+      done (NULL, e, data);
+      return;
+    }
+  run = g_new0 (SagaRun, 1);
+  run->saga = saga;
+  run->done = done;
+  run->data = data;
+  run->req.correlation_id = g_strdup (correlation_id);
+  row = g_new0 (ArbAssessmentRow, 1);
+  row->id = arb_uuid_new ();
+  row->owner = g_strdup (owner);
+  row->program = g_strdup (program_name);
+  row->status = ARB_ASSESSMENT_ACTIVE;
+  row->starting_balance = program->starting_balance;
+  row->balance = program->starting_balance;
+  row->equity_hwm = program->starting_balance;
+  row->day_start_equity = program->starting_balance;
+  row->day_start_balance = program->starting_balance;
+  row->day_start_us = now;
+  row->created_us = now;
+  row->updated_us = now;
+  row->version = 1;
+  run->result = g_new0 (ArbSagaResult, 1);
+  run->result->assessment = row;
+
+  txn = arb_store_txn_new ();
+  arb_store_txn_insert_assessment (txn, row);
+  run->events = g_ptr_array_new_with_free_func ((GDestroyNotify) arb_outbox_row_free);
+  {
+    ArbAccount tmp = { .row = row };
+    tmp.positions = g_ptr_array_new ();
+    arb_json_add_assessment (b, saga->trading, &tmp);
+    g_ptr_array_unref (tmp.positions);
+    g_ptr_array_add (run->events, outbox_row ("assessment.created", row->id, correlation_id, now, b));
+  }
+  for (guint i = 0; i < run->events->len; i++)
+    arb_store_txn_insert_outbox (txn, g_ptr_array_index (run->events, i));
+  arb_store_commit_async (saga->store, g_steal_pointer (&txn), create_done, run);
+}

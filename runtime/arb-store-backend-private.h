@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "arb-store-private.h"
+
+G_BEGIN_DECLS
+
+/* What arb-store.c (URI, threads, queues, group commit, retries) asks of a
+ * backend (arb-store-sqlite.c, arb-store-pg.c). A connection is used by one
+ * thread at a time; every call below may block. */
+
+typedef enum {
+  ARB_STORE_OP_INSERT_ASSESSMENT,
+  ARB_STORE_OP_UPDATE_ASSESSMENT,
+  ARB_STORE_OP_INSERT_ORDER,
+  ARB_STORE_OP_INSERT_TRADE,
+  ARB_STORE_OP_UPSERT_POSITION,
+  ARB_STORE_OP_INSERT_OUTBOX,
+  ARB_STORE_OP_INSERT_IDEMPOTENCY,
+  ARB_STORE_OP_EXPIRE_IDEMPOTENCY,
+} ArbStoreOpKind;
+
+typedef struct {
+  ArbStoreOpKind kind;
+  union {
+    ArbAssessmentRow  *assessment;  /* owned */
+    ArbOrderRow       *order;       /* owned */
+    ArbTradeRow       *trade;       /* owned */
+    ArbPositionRow    *position;    /* owned */
+    ArbOutboxRow      *outbox;      /* owned */
+    ArbIdempotencyRow *idempotency; /* owned */
+    gint64             before_us;   /* EXPIRE_IDEMPOTENCY */
+  } u;
+} ArbStoreOp;
+
+typedef struct _ArbStoreWaiter ArbStoreWaiter;
+
+struct _ArbStoreTxn {
+  GArray          *ops;     /* ArbStoreOp, rows owned */
+  /* set by arb_store_commit_*(), owned by the store from then on */
+  ArbStoreDoneFunc done;
+  gpointer         done_data;
+  GMainContext    *context; /* owned ref, nullable for a sync commit */
+  ArbStoreWaiter  *waiter;  /* a blocked arb_store_commit_sync(), nullable */
+  GError          *error;   /* owned, nullable: why this one failed */
+};
+
+/* how a group ended */
+typedef enum {
+  /* COMMIT returned: every txn without txn->error is durable */
+  ARB_STORE_GROUP_COMMITTED,
+  /* serialization failure or deadlock (40001, 40P01): nothing was committed,
+   * the whole group may run again */
+  ARB_STORE_GROUP_RETRY,
+  /* the connection broke before COMMIT was sent: nothing was committed, the
+   * group may run again on a new connection */
+  ARB_STORE_GROUP_LOST,
+  /* anything else, COMMIT failures included (in doubt): the group fails */
+  ARB_STORE_GROUP_FAILED,
+} ArbStoreGroupResult;
+
+typedef struct {
+  int   version;
+  char *name; /* "init" */
+  char *file; /* "postgresql/001_init.sql" */
+  char *sql;
+} ArbStoreMigration;
+
+typedef struct {
+  const char *name; /* "sqlite", "postgresql" */
+
+  /* URI errors (ARB_STORE_ERROR_URI) before anything connects; NULL: none */
+  gboolean (*check_target) (const char *target, const char *display, GError **error);
+
+
+  /* @target: the file path (sqlite) or the libpq URI (postgresql). Error
+   * messages of the backend never name the target (it may hold a password):
+   * arb-store.c puts the redacted URI in front. A lost or unreachable
+   * database is ARB_STORE_ERROR_UNAVAILABLE. */
+  gpointer (*connect) (const char *target, GError **error);
+  void     (*disconnect) (gpointer conn);
+  /* the connection is lost and must be replaced */
+  gboolean (*is_broken) (gpointer conn);
+
+  /* migrations: run a script (several statements), begin/commit/rollback,
+   * create schema_migrations if missing, read the applied versions, record one */
+  gboolean (*exec_script) (gpointer conn, const char *sql, GError **error);
+  gboolean (*ensure_migrations_table) (gpointer conn, GError **error);
+  gboolean (*applied_versions) (gpointer conn, GHashTable *versions, GError **error);
+  /* CONFLICT when someone else recorded it first */
+  gboolean (*record_migration) (gpointer conn, const ArbStoreMigration *m, gint64 now_us, GError **error);
+  /* after the migrations: prepare statements and the like */
+  gboolean (*prepare) (gpointer conn, GError **error);
+  /* time partitions for @months_ahead months after this one; NULL: none */
+  gboolean (*ensure_partitions) (gpointer conn, guint months_ahead, GError **error);
+
+  /* group commit: one database transaction; sets txn->error (CONFLICT) on
+   * the txns that failed alone; @error says why a non-COMMITTED group failed */
+  ArbStoreGroupResult (*commit_group) (gpointer conn, ArbStoreTxn **txns, guint n_txns, GError **error);
+
+  gboolean   (*load) (gpointer conn, const ArbStoreLoadFuncs *funcs, gint64 idempotency_since_us, gpointer data,
+                      GError **error);
+  GPtrArray *(*list_trades) (gpointer conn, const char *assessment_id, gint64 before_seq, guint limit, GError **error);
+  GPtrArray *(*list_closed_positions) (gpointer conn, const char *assessment_id, guint limit, GError **error);
+  GPtrArray *(*outbox_pending) (gpointer conn, guint limit, GError **error);
+  GPtrArray *(*audit_ledger) (gpointer conn, GError **error);
+} ArbStoreBackend;
+
+extern const ArbStoreBackend arb_store_sqlite_backend;
+extern const ArbStoreBackend arb_store_pg_backend;
+
+/* helpers shared by the backends (arb-store.c) */
+/* "2026-01-15 10:20:30.123456+00" and back; the parser takes any offset,
+ * "Z", and no or up to six fractional digits, and refuses anything else */
+#define ARB_STORE_TIME_BUFSIZE 48
+char    *arb_store_format_timestamptz (gint64 unix_us, char buf[ARB_STORE_TIME_BUFSIZE]);
+gboolean arb_store_parse_timestamptz (const char *text, gint64 *out_us);
+/* what one op is about, for error messages: "insert trade 5c0e…" */
+char    *arb_store_op_describe (const ArbStoreOp *op);
+
+G_END_DECLS

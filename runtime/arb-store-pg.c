@@ -1,0 +1,1324 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "arb-store-backend-private.h"
+
+/* The production store, through libpq. Money travels as text both ways
+ * (NUMERIC(20,8), parsed with ARB_ROUND_EXACT), times as ISO text with an
+ * explicit UTC offset. Statements are prepared once per connection.
+ *
+ * A group is sent in ONE round trip with libpq's pipeline mode: BEGIN, every
+ * statement of every txn, a sync; then COMMIT in a second one. When a
+ * statement fails the server skips the rest of the pipeline, so the group is
+ * rolled back and run again statement by statement, each txn inside a
+ * savepoint, where the failing txn fails alone. Savepoints are kept off the
+ * fast path on purpose: a transaction with more than 64 subtransactions
+ * makes every other backend's snapshots slower (pg_subtrans lookups). */
+
+/* longest wait for the server inside a group or a read */
+#define IO_TIMEOUT_MS 30000
+#define MAX_PARAMS    20
+
+typedef enum {
+  ST_INSERT_ASSESSMENT,
+  ST_UPDATE_ASSESSMENT,
+  ST_INSERT_ORDER,
+  ST_INSERT_TRADE,
+  ST_UPSERT_POSITION,
+  ST_INSERT_OUTBOX,
+  ST_INSERT_IDEMPOTENCY,
+  ST_EXPIRE_IDEMPOTENCY,
+  ST_LOAD_ASSESSMENTS,
+  ST_LOAD_POSITIONS,
+  ST_LOAD_IDEMPOTENCY,
+  ST_MAX_SEQ,
+  ST_LIST_TRADES,
+  ST_LIST_CLOSED,
+  ST_OUTBOX_PENDING,
+  ST_AUDIT,
+  N_STATEMENTS
+} Statement;
+
+#define ASSESSMENT_COLUMNS \
+  "id, owner, program, status, status_reason, status_at, starting_balance, balance, equity_hwm, " \
+  "day_start_equity, day_start_balance, day_start_at, created_at, updated_at, version"
+#define POSITION_COLUMNS \
+  "id, assessment_id, order_id, market, side, status, quantity, initial_quantity, entry_price, margin, " \
+  "realized_pnl, fees, stop_loss, take_profit, close_reason, opened_at, closed_at, updated_at"
+#define TRADE_COLUMNS \
+  "id, seq, assessment_id, order_id, position_id, market, side, direction, reason, quantity, price, fee, " \
+  "realized_pnl, cash_effect, quote_source, quote_at, executed_at"
+
+static const struct {
+  const char *name;
+  const char *sql;
+} statements[N_STATEMENTS] = {
+  [ST_INSERT_ASSESSMENT] = { "arb_insert_assessment",
+                             "INSERT INTO assessments (" ASSESSMENT_COLUMNS ") "
+                             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)" },
+  [ST_UPDATE_ASSESSMENT] = { "arb_update_assessment",
+                             "UPDATE assessments SET status = $2, status_reason = $3, status_at = $4, "
+                             "starting_balance = $5, balance = $6, equity_hwm = $7, day_start_equity = $8, "
+                             "day_start_balance = $9, day_start_at = $10, updated_at = $11, version = $12 "
+                             "WHERE id = $1" },
+  [ST_INSERT_ORDER] = { "arb_insert_order",
+                        "INSERT INTO orders (id, assessment_id, client_order_id, market, direction, quantity, "
+                        "stop_loss, take_profit, status, correlation_id, created_at) "
+                        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)" },
+  [ST_INSERT_TRADE] = { "arb_insert_trade",
+                        "INSERT INTO trades (" TRADE_COLUMNS ") "
+                        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)" },
+  [ST_UPSERT_POSITION] = { "arb_upsert_position",
+                           "INSERT INTO positions (" POSITION_COLUMNS ") "
+                           "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) "
+                           "ON CONFLICT (id, opened_at) DO UPDATE SET status = EXCLUDED.status, "
+                           "quantity = EXCLUDED.quantity, margin = EXCLUDED.margin, "
+                           "realized_pnl = EXCLUDED.realized_pnl, fees = EXCLUDED.fees, "
+                           "stop_loss = EXCLUDED.stop_loss, take_profit = EXCLUDED.take_profit, "
+                           "close_reason = EXCLUDED.close_reason, closed_at = EXCLUDED.closed_at, "
+                           "updated_at = EXCLUDED.updated_at" },
+  [ST_INSERT_OUTBOX] = { "arb_insert_outbox",
+                         "INSERT INTO outbox (id, type, key, assessment_id, payload, created_at) "
+                         "VALUES ($1, $2, $3, $4, $5, $6)" },
+  [ST_INSERT_IDEMPOTENCY] = { "arb_insert_idempotency",
+                              "INSERT INTO idempotency_keys (user_id, key, request_hash, status, body, created_at) "
+                              "VALUES ($1, $2, $3, $4, $5, $6)" },
+  [ST_EXPIRE_IDEMPOTENCY] = { "arb_expire_idempotency", "DELETE FROM idempotency_keys WHERE created_at < $1" },
+  [ST_LOAD_ASSESSMENTS] = { "arb_load_assessments", "SELECT " ASSESSMENT_COLUMNS " FROM assessments" },
+  [ST_LOAD_POSITIONS] = { "arb_load_positions", "SELECT " POSITION_COLUMNS " FROM positions WHERE status = 'open'" },
+  [ST_LOAD_IDEMPOTENCY] = { "arb_load_idempotency",
+                            "SELECT user_id, key, request_hash, status, body, created_at FROM idempotency_keys "
+                            "WHERE created_at >= $1" },
+  [ST_MAX_SEQ] = { "arb_max_seq", "SELECT COALESCE(MAX(seq), 0) FROM trades" },
+  [ST_LIST_TRADES] = { "arb_list_trades",
+                       "SELECT " TRADE_COLUMNS " FROM trades WHERE assessment_id = $1 AND seq < $2 "
+                       "ORDER BY seq DESC LIMIT $3" },
+  [ST_LIST_CLOSED] = { "arb_list_closed",
+                       "SELECT " POSITION_COLUMNS " FROM positions WHERE assessment_id = $1 AND status = 'closed' "
+                       "ORDER BY closed_at DESC, id DESC LIMIT $2" },
+  [ST_OUTBOX_PENDING] = { "arb_outbox_pending",
+                          "SELECT id, type, key, assessment_id, payload, created_at FROM outbox o "
+                          "WHERE NOT EXISTS (SELECT 1 FROM outbox_delivery d WHERE d.event_id = o.id) "
+                          "ORDER BY pos LIMIT $1" },
+  /* the ledger invariant (doc/store.md) */
+  [ST_AUDIT] = { "arb_audit",
+                 "SELECT a.id, a.balance - a.starting_balance, COALESCE(t.total, 0) FROM assessments a "
+                 "LEFT JOIN (SELECT assessment_id, SUM(cash_effect) AS total FROM trades GROUP BY assessment_id) t "
+                 "ON t.assessment_id = a.id "
+                 "WHERE a.balance - a.starting_balance <> COALESCE(t.total, 0) ORDER BY a.id" },
+};
+
+typedef struct {
+  PGconn  *pg;
+  gboolean prepared;
+  gboolean broken;
+} PgConn;
+
+typedef struct {
+  int         n;
+  const char *values[MAX_PARAMS];
+  char        buf[MAX_PARAMS][ARB_STORE_TIME_BUFSIZE];
+} Params;
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PGresult, PQclear)
+
+/* ---- errors ------------------------------------------------------------- */
+
+typedef enum {
+  FAIL_TXN,   /* this txn's rows were refused: it fails alone */
+  FAIL_RETRY, /* 40001, 40P01: run the group again */
+  FAIL_LOST,  /* the connection is gone */
+  FAIL_GROUP, /* the database cannot take writes now */
+} FailKind;
+
+static FailKind
+classify (PgConn *c, const PGresult *res)
+{
+  const char *state = res != NULL ? PQresultErrorField (res, PG_DIAG_SQLSTATE) : NULL;
+
+  if (PQstatus (c->pg) == CONNECTION_BAD || state == NULL)
+    return FAIL_LOST;
+  if (g_str_equal (state, "40001") || g_str_equal (state, "40P01"))
+    return FAIL_RETRY;
+  /* connection exceptions; admin, crash and startup shutdowns */
+  if (g_str_has_prefix (state, "08") || g_str_equal (state, "57P01") || g_str_equal (state, "57P02")
+      || g_str_equal (state, "57P03"))
+    return FAIL_LOST;
+  /* insufficient resources, operator intervention, system and internal
+   * errors, read-only transactions (a standby, or a paused primary) */
+  if (g_str_has_prefix (state, "53") || g_str_has_prefix (state, "57") || g_str_has_prefix (state, "58")
+      || g_str_has_prefix (state, "XX") || g_str_equal (state, "25006"))
+    return FAIL_GROUP;
+  return FAIL_TXN;
+}
+
+/* "duplicate key value violates unique constraint "x" (23505): Key (id)=(…) already exists." */
+static char *
+describe_failure (PgConn *c, const PGresult *res)
+{
+  const char *primary = res != NULL ? PQresultErrorField (res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+  const char *state = res != NULL ? PQresultErrorField (res, PG_DIAG_SQLSTATE) : NULL;
+  const char *detail = res != NULL ? PQresultErrorField (res, PG_DIAG_MESSAGE_DETAIL) : NULL;
+
+  if (primary == NULL)
+    {
+      const char *m = res != NULL && *PQresultErrorMessage (res) != '\0' ? PQresultErrorMessage (res)
+                                                                          : PQerrorMessage (c->pg);
+      g_autofree char *flat = g_strstrip (g_strdup (m != NULL && *m != '\0' ? m : "no answer from the server"));
+      g_strdelimit (flat, "\n\t", ' ');
+      return g_steal_pointer (&flat);
+    }
+  return g_strdup_printf ("%s (%s)%s%s", primary, state != NULL ? state : "?", detail != NULL ? ": " : "",
+                          detail != NULL ? detail : "");
+}
+
+/* sets @error from a failed result; marks the connection broken when it is */
+static FailKind
+set_error (PgConn *c, const PGresult *res, GError **error, const char *what)
+{
+  FailKind kind = classify (c, res);
+  g_autofree char *msg = describe_failure (c, res);
+  int code = kind == FAIL_TXN ? ARB_STORE_ERROR_CONFLICT : kind == FAIL_RETRY ? ARB_STORE_ERROR_CONFLICT
+                                                                               : ARB_STORE_ERROR_UNAVAILABLE;
+  if (kind == FAIL_LOST)
+    c->broken = TRUE;
+  g_set_error (error, ARB_STORE_ERROR, code, "%s: %s", what, msg);
+  return kind;
+}
+
+static gboolean
+result_ok (const PGresult *res)
+{
+  ExecStatusType st = res != NULL ? PQresultStatus (res) : PGRES_FATAL_ERROR;
+  return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+}
+
+/* ---- connection --------------------------------------------------------- */
+
+static void
+quiet_notices (void *arg, const char *message)
+{
+  /* "relation already exists, skipping" and the like: nothing to act on */
+}
+
+static gboolean
+pg_check_target (const char *uri, const char *display, GError **error)
+{
+  char *errmsg = NULL;
+  PQconninfoOption *opts = PQconninfoParse (uri, &errmsg);
+
+  if (opts == NULL)
+    {
+      g_autofree char *msg = g_strstrip (g_strdup (errmsg != NULL ? errmsg : "out of memory"));
+      PQfreemem (errmsg);
+      g_set_error (error, ARB_STORE_ERROR, ARB_STORE_ERROR_URI, "store=%s: %s", display, msg);
+      return FALSE;
+    }
+  PQconninfoFree (opts);
+  return TRUE;
+}
+
+static void
+pg_disconnect (gpointer data)
+{
+  PgConn *c = data;
+  PQfinish (c->pg);
+  g_free (c);
+}
+
+static gboolean
+pg_is_broken (gpointer data)
+{
+  PgConn *c = data;
+  return c->broken || PQstatus (c->pg) != CONNECTION_OK;
+}
+
+static gboolean
+pg_exec_script (gpointer data, const char *sql, GError **error)
+{
+  PgConn *c = data;
+  g_autoptr(PGresult) res = PQexec (c->pg, sql);
+
+  if (!result_ok (res))
+    {
+      set_error (c, res, error, "SQL");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gpointer
+pg_connect (const char *uri, GError **error)
+{
+  /* defaults first: what the URI itself says wins (expand_dbname) */
+  static const char *const keywords[] = {
+    "fallback_application_name", "connect_timeout", "keepalives_idle", "keepalives_interval", "keepalives_count",
+    "tcp_user_timeout", "dbname", NULL
+  };
+  const char *values[] = { "arbiterd", "10", "30", "10", "3", "30000", uri, NULL };
+  PgConn *c = g_new0 (PgConn, 1);
+
+  c->pg = PQconnectdbParams (keywords, values, 1);
+  if (PQstatus (c->pg) != CONNECTION_OK)
+    {
+      g_autofree char *msg = g_strstrip (g_strdup (PQerrorMessage (c->pg)));
+      g_strdelimit (msg, "\n\t", ' ');
+      g_set_error (error, ARB_STORE_ERROR, ARB_STORE_ERROR_UNAVAILABLE, "cannot connect: %s", msg);
+      pg_disconnect (c);
+      return NULL;
+    }
+  PQsetNoticeProcessor (c->pg, quiet_notices, NULL);
+  /* the text forms the parsers below expect, whatever the server's defaults */
+  if (!pg_exec_script (c, "SET datestyle = 'ISO, MDY'; SET TIME ZONE 'UTC'", error))
+    {
+      pg_disconnect (c);
+      return NULL;
+    }
+  return c;
+}
+
+static gboolean
+pg_prepare (gpointer data, GError **error)
+{
+  PgConn *c = data;
+
+  if (c->prepared)
+    return TRUE;
+  for (guint i = 0; i < N_STATEMENTS; i++)
+    {
+      g_autoptr(PGresult) res = PQprepare (c->pg, statements[i].name, statements[i].sql, 0, NULL);
+      if (!result_ok (res))
+        {
+          g_autofree char *what = g_strdup_printf ("preparing %s", statements[i].name);
+          set_error (c, res, error, what);
+          if (!c->broken)
+            (*error)->code = ARB_STORE_ERROR_FAILED;
+          return FALSE;
+        }
+    }
+  c->prepared = TRUE;
+  return TRUE;
+}
+
+/* ---- migrations --------------------------------------------------------- */
+
+static gboolean
+pg_ensure_migrations_table (gpointer conn, GError **error)
+{
+  return pg_exec_script (conn,
+                         "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                         " version INTEGER NOT NULL PRIMARY KEY,"
+                         " name TEXT NOT NULL,"
+                         " applied_at TIMESTAMPTZ NOT NULL)",
+                         error);
+}
+
+static gboolean
+pg_applied_versions (gpointer data, GHashTable *versions, GError **error)
+{
+  PgConn *c = data;
+  g_autoptr(PGresult) res = PQexec (c->pg, "SELECT version FROM schema_migrations");
+
+  if (!result_ok (res))
+    {
+      set_error (c, res, error, "reading schema_migrations");
+      return FALSE;
+    }
+  for (int i = 0; i < PQntuples (res); i++)
+    g_hash_table_add (versions, GINT_TO_POINTER (atoi (PQgetvalue (res, i, 0))));
+  return TRUE;
+}
+
+static gboolean
+pg_record_migration (gpointer data, const ArbStoreMigration *m, gint64 now_us, GError **error)
+{
+  PgConn *c = data;
+  char version[16], at[ARB_STORE_TIME_BUFSIZE];
+  const char *values[3] = { version, m->name, arb_store_format_timestamptz (now_us, at) };
+  g_autoptr(PGresult) res = NULL;
+
+  g_snprintf (version, sizeof version, "%d", m->version);
+  res = PQexecParams (c->pg, "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)", 3,
+                      NULL, values, NULL, NULL, 0);
+  if (!result_ok (res))
+    {
+      FailKind kind = set_error (c, res, error, "recording the migration");
+      const char *state = PQresultErrorField (res, PG_DIAG_SQLSTATE);
+      /* only "someone else recorded it" is a CONFLICT here */
+      if (kind == FAIL_TXN && g_strcmp0 (state, "23505") != 0)
+        (*error)->code = ARB_STORE_ERROR_FAILED;
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+pg_ensure_partitions (gpointer data, guint months_ahead, GError **error)
+{
+  PgConn *c = data;
+  char months[16];
+  const char *values[1] = { months };
+  g_autoptr(PGresult) res = NULL;
+
+  g_snprintf (months, sizeof months, "%u", months_ahead);
+  res = PQexecParams (c->pg, "SELECT arb_ensure_partitions($1::integer)", 1, NULL, values, NULL, NULL, 0);
+  if (!result_ok (res))
+    {
+      set_error (c, res, error, "arb_ensure_partitions");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* ---- parameters --------------------------------------------------------- */
+
+static void
+p_text (Params *p, const char *text)
+{
+  p->values[p->n++] = text;
+}
+
+static void
+p_money (Params *p, ArbDecimal d)
+{
+  p->values[p->n] = arb_decimal_format (d, p->buf[p->n]);
+  p->n++;
+}
+
+static void
+p_opt_money (Params *p, gboolean has, ArbDecimal d)
+{
+  if (has)
+    p_money (p, d);
+  else
+    p->values[p->n++] = NULL;
+}
+
+static void
+p_int (Params *p, gint64 v)
+{
+  g_snprintf (p->buf[p->n], sizeof p->buf[p->n], "%" G_GINT64_FORMAT, v);
+  p->values[p->n] = p->buf[p->n];
+  p->n++;
+}
+
+static void
+p_time (Params *p, gint64 us)
+{
+  p->values[p->n] = arb_store_format_timestamptz (us, p->buf[p->n]);
+  p->n++;
+}
+
+/* 0 stands for "no time" in the rows, NULL in the database */
+static void
+p_opt_time (Params *p, gint64 us)
+{
+  if (us != 0)
+    p_time (p, us);
+  else
+    p->values[p->n++] = NULL;
+}
+
+static const char *
+position_status_name (ArbPositionStatus status)
+{
+  return status == ARB_POSITION_CLOSED ? "closed" : "open";
+}
+
+/* the statement and parameters of one row operation */
+static Statement
+op_params (const ArbStoreOp *op, Params *p)
+{
+  p->n = 0;
+  switch (op->kind)
+    {
+    case ARB_STORE_OP_INSERT_ASSESSMENT:
+      {
+        const ArbAssessmentRow *r = op->u.assessment;
+        p_text (p, r->id);
+        p_text (p, r->owner);
+        p_text (p, r->program);
+        p_text (p, arb_assessment_status_to_string (r->status));
+        p_text (p, r->status_reason);
+        p_opt_time (p, r->status_time_us);
+        p_money (p, r->starting_balance);
+        p_money (p, r->balance);
+        p_money (p, r->equity_hwm);
+        p_money (p, r->day_start_equity);
+        p_money (p, r->day_start_balance);
+        p_time (p, r->day_start_us);
+        p_time (p, r->created_us);
+        p_time (p, r->updated_us);
+        p_int (p, r->version);
+        return ST_INSERT_ASSESSMENT;
+      }
+    case ARB_STORE_OP_UPDATE_ASSESSMENT:
+      {
+        const ArbAssessmentRow *r = op->u.assessment;
+        p_text (p, r->id);
+        p_text (p, arb_assessment_status_to_string (r->status));
+        p_text (p, r->status_reason);
+        p_opt_time (p, r->status_time_us);
+        p_money (p, r->starting_balance);
+        p_money (p, r->balance);
+        p_money (p, r->equity_hwm);
+        p_money (p, r->day_start_equity);
+        p_money (p, r->day_start_balance);
+        p_time (p, r->day_start_us);
+        p_time (p, r->updated_us);
+        p_int (p, r->version);
+        return ST_UPDATE_ASSESSMENT;
+      }
+    case ARB_STORE_OP_INSERT_ORDER:
+      {
+        const ArbOrderRow *r = op->u.order;
+        p_text (p, r->id);
+        p_text (p, r->assessment_id);
+        p_text (p, r->client_order_id);
+        p_text (p, r->market);
+        p_text (p, r->is_buy ? "buy" : "sell");
+        p_money (p, r->quantity);
+        p_opt_money (p, r->has_stop_loss, r->stop_loss);
+        p_opt_money (p, r->has_take_profit, r->take_profit);
+        p_text (p, r->status);
+        p_text (p, r->correlation_id);
+        p_time (p, r->created_us);
+        return ST_INSERT_ORDER;
+      }
+    case ARB_STORE_OP_INSERT_TRADE:
+      {
+        const ArbTradeRow *r = op->u.trade;
+        p_text (p, r->id);
+        p_int (p, r->seq);
+        p_text (p, r->assessment_id);
+        p_text (p, r->order_id);
+        p_text (p, r->position_id);
+        p_text (p, r->market);
+        p_text (p, arb_position_side_to_string (r->side));
+        p_text (p, r->is_buy ? "buy" : "sell");
+        p_text (p, arb_trade_reason_to_string (r->reason));
+        p_money (p, r->quantity);
+        p_money (p, r->price);
+        p_money (p, r->fee);
+        p_money (p, r->realized_pnl);
+        p_money (p, r->cash_effect);
+        p_text (p, r->quote_source);
+        p_opt_time (p, r->quote_time_us);
+        p_time (p, r->executed_us);
+        return ST_INSERT_TRADE;
+      }
+    case ARB_STORE_OP_UPSERT_POSITION:
+      {
+        const ArbPositionRow *r = op->u.position;
+        p_text (p, r->id);
+        p_text (p, r->assessment_id);
+        p_text (p, r->order_id);
+        p_text (p, r->market);
+        p_text (p, arb_position_side_to_string (r->side));
+        p_text (p, position_status_name (r->status));
+        p_money (p, r->quantity);
+        p_money (p, r->initial_quantity);
+        p_money (p, r->entry_price);
+        p_money (p, r->margin);
+        p_money (p, r->realized_pnl);
+        p_money (p, r->fees);
+        p_opt_money (p, r->has_stop_loss, r->stop_loss);
+        p_opt_money (p, r->has_take_profit, r->take_profit);
+        p_text (p, r->close_reason);
+        p_time (p, r->opened_us);
+        p_opt_time (p, r->closed_us);
+        p_time (p, r->updated_us);
+        return ST_UPSERT_POSITION;
+      }
+    case ARB_STORE_OP_INSERT_OUTBOX:
+      {
+        const ArbOutboxRow *r = op->u.outbox;
+        p_text (p, r->id);
+        p_text (p, r->type);
+        p_text (p, r->key);
+        p_text (p, r->assessment_id);
+        p_text (p, r->payload);
+        p_time (p, r->created_us);
+        return ST_INSERT_OUTBOX;
+      }
+    case ARB_STORE_OP_INSERT_IDEMPOTENCY:
+      {
+        const ArbIdempotencyRow *r = op->u.idempotency;
+        p_text (p, r->user);
+        p_text (p, r->key);
+        p_text (p, r->request_hash);
+        p_int (p, r->status);
+        p_text (p, r->body);
+        p_time (p, r->created_us);
+        return ST_INSERT_IDEMPOTENCY;
+      }
+    case ARB_STORE_OP_EXPIRE_IDEMPOTENCY:
+    default:
+      p_time (p, op->u.before_us);
+      return ST_EXPIRE_IDEMPOTENCY;
+    }
+}
+
+/* an UPDATE that found nothing to update */
+static gboolean
+missed_update (const ArbStoreOp *op, const PGresult *res)
+{
+  return op->kind == ARB_STORE_OP_UPDATE_ASSESSMENT && g_strcmp0 (PQcmdTuples ((PGresult *) res), "0") == 0;
+}
+
+static void
+set_missed_update (const ArbStoreOp *op, GError **error)
+{
+  g_set_error (error, ARB_STORE_ERROR, ARB_STORE_ERROR_CONFLICT, "update assessment %s: no such assessment",
+               op->u.assessment->id);
+}
+
+/* ---- pipeline I/O ------------------------------------------------------- */
+
+/* waits until the socket is ready for what libpq needs, sending what is
+ * still buffered and taking in what arrived; FALSE: broken or timed out */
+static gboolean
+pump (PgConn *c, gint64 deadline, gboolean need_input)
+{
+  int flushed = PQflush (c->pg);
+  struct pollfd pfd = { .fd = PQsocket (c->pg) };
+  int timeout_ms, rc;
+
+  if (flushed < 0 || pfd.fd < 0)
+    return FALSE;
+  if (flushed == 0 && !need_input)
+    return TRUE;
+  pfd.events = POLLIN | (flushed == 1 ? POLLOUT : 0);
+  timeout_ms = (int) MAX (0, (deadline - g_get_monotonic_time ()) / 1000);
+  do
+    rc = poll (&pfd, 1, timeout_ms);
+  while (rc < 0 && errno == EINTR);
+  if (rc <= 0)
+    return FALSE;
+  if ((pfd.revents & (POLLIN | POLLERR | POLLHUP)) && !PQconsumeInput (c->pg))
+    return FALSE;
+  return TRUE;
+}
+
+/* everything queued goes out, taking in answers meanwhile so that neither
+ * side can stall on a full socket buffer */
+static gboolean
+flush_all (PgConn *c, gint64 deadline)
+{
+  int flushed;
+  while ((flushed = PQflush (c->pg)) == 1)
+    if (!pump (c, deadline, FALSE))
+      return FALSE;
+  return flushed == 0;
+}
+
+/* the next result of the pipeline, without blocking past @deadline; NULL
+ * marks the end of one query's results, and also a broken connection (then
+ * c->broken is set) */
+static PGresult *
+next_result (PgConn *c, gint64 deadline)
+{
+  while (PQisBusy (c->pg))
+    if (!pump (c, deadline, TRUE))
+      {
+        c->broken = TRUE;
+        return NULL;
+      }
+  return PQgetResult (c->pg);
+}
+
+/* the result of one query sent in the pipeline, with its closing NULL read */
+static PGresult *
+query_result (PgConn *c, gint64 deadline)
+{
+  PGresult *res = next_result (c, deadline);
+  if (res != NULL && PQresultStatus (res) != PGRES_PIPELINE_SYNC)
+    {
+      PGresult *end = next_result (c, deadline);
+      /* more than one result for one query: not something we sent */
+      if (end != NULL)
+        {
+          PQclear (end);
+          c->broken = TRUE;
+        }
+    }
+  return res;
+}
+
+static gboolean
+expect_sync (PgConn *c, gint64 deadline)
+{
+  g_autoptr(PGresult) res = next_result (c, deadline);
+  if (res == NULL || PQresultStatus (res) != PGRES_PIPELINE_SYNC)
+    {
+      c->broken = TRUE;
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+leave_pipeline (PgConn *c)
+{
+  gboolean ok = PQexitPipelineMode (c->pg) == 1;
+  PQsetnonblocking (c->pg, 0);
+  if (!ok)
+    c->broken = TRUE;
+  return ok;
+}
+
+/* after a failed pipeline: out of pipeline mode, out of the transaction */
+static void
+abandon_pipeline (PgConn *c)
+{
+  if (c->broken || !leave_pipeline (c))
+    {
+      c->broken = TRUE;
+      return;
+    }
+  if (PQtransactionStatus (c->pg) != PQTRANS_IDLE)
+    {
+      g_autoptr(PGresult) res = PQexec (c->pg, "ROLLBACK");
+      if (!result_ok (res))
+        c->broken = TRUE;
+    }
+}
+
+typedef enum {
+  PIPE_OK,          /* committed */
+  PIPE_TXN_FAILED,  /* a statement was refused: rolled back, go statement by statement */
+  PIPE_RETRY,
+  PIPE_LOST,        /* before COMMIT was sent */
+  PIPE_FAILED,
+} PipeResult;
+
+static PipeResult
+pipe_failure (FailKind kind)
+{
+  switch (kind)
+    {
+    case FAIL_TXN:
+      return PIPE_TXN_FAILED;
+    case FAIL_RETRY:
+      return PIPE_RETRY;
+    case FAIL_LOST:
+      return PIPE_LOST;
+    case FAIL_GROUP:
+    default:
+      return PIPE_FAILED;
+    }
+}
+
+/* queues BEGIN, every statement of every txn and a sync, and sends them */
+static gboolean
+send_group (PgConn *c, ArbStoreTxn **txns, guint n_txns, gint64 deadline)
+{
+  Params p;
+
+  if (!PQsendQueryParams (c->pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0))
+    return FALSE;
+  for (guint t = 0; t < n_txns; t++)
+    for (guint i = 0; i < txns[t]->ops->len; i++)
+      {
+        Statement st = op_params (&g_array_index (txns[t]->ops, ArbStoreOp, i), &p);
+        if (!PQsendQueryPrepared (c->pg, statements[st].name, p.n, p.values, NULL, NULL, 0))
+          return FALSE;
+      }
+  return PQpipelineSync (c->pg) == 1 && flush_all (c, deadline);
+}
+
+static PipeResult
+pipeline_lost (PgConn *c, GError **error, const char *what)
+{
+  c->broken = TRUE;
+  g_clear_error (error);
+  set_error (c, NULL, error, what);
+  return PIPE_LOST;
+}
+
+static PipeResult
+pipeline_group (PgConn *c, ArbStoreTxn **txns, guint n_txns, GError **error)
+{
+  gint64 deadline = g_get_monotonic_time () + IO_TIMEOUT_MS * 1000;
+  PipeResult outcome = PIPE_OK;
+
+  if (PQsetnonblocking (c->pg, 1) != 0 || PQenterPipelineMode (c->pg) != 1)
+    return pipeline_lost (c, error, "entering pipeline mode");
+
+  /* first round trip: BEGIN, every statement, sync */
+  if (!send_group (c, txns, n_txns, deadline))
+    return pipeline_lost (c, error, "sending the group");
+  {
+    g_autoptr(PGresult) res = query_result (c, deadline);
+    if (!result_ok (res))
+      {
+        outcome = pipe_failure (set_error (c, res, error, "BEGIN"));
+        if (outcome == PIPE_TXN_FAILED)
+          outcome = PIPE_FAILED;
+      }
+  }
+  for (guint t = 0; t < n_txns; t++)
+    for (guint i = 0; i < txns[t]->ops->len; i++)
+      {
+        const ArbStoreOp *op = &g_array_index (txns[t]->ops, ArbStoreOp, i);
+        g_autoptr(PGresult) res = query_result (c, deadline);
+
+        if (c->broken)
+          return pipeline_lost (c, error, "reading the answers");
+        if (outcome != PIPE_OK)
+          continue; /* PGRES_PIPELINE_ABORTED after the first failure */
+        if (!result_ok (res))
+          {
+            g_autofree char *what = arb_store_op_describe (op);
+            g_autoptr(GError) local = NULL;
+            outcome = pipe_failure (set_error (c, res, &local, what));
+            /* a refused row is found again, and reported, statement by statement */
+            if (outcome != PIPE_TXN_FAILED)
+              g_propagate_error (error, g_steal_pointer (&local));
+          }
+        else if (missed_update (op, res))
+          outcome = PIPE_TXN_FAILED;
+      }
+  if (!expect_sync (c, deadline))
+    return pipeline_lost (c, error, "reading the answers");
+  if (outcome != PIPE_OK)
+    {
+      abandon_pipeline (c);
+      if (c->broken && outcome != PIPE_FAILED)
+        return pipeline_lost (c, error, "rolling back");
+      return outcome;
+    }
+
+  /* second round trip: COMMIT. From here on a lost connection leaves the
+   * outcome unknown: the group fails and is not run again */
+  if (!PQsendQueryParams (c->pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) || !PQpipelineSync (c->pg)
+      || !flush_all (c, deadline))
+    {
+      c->broken = TRUE;
+      set_error (c, NULL, error, "COMMIT");
+      return PIPE_FAILED;
+    }
+  {
+    g_autoptr(PGresult) res = query_result (c, deadline);
+    if (!result_ok (res))
+      {
+        FailKind kind = set_error (c, res, error, "COMMIT");
+        outcome = kind == FAIL_RETRY ? PIPE_RETRY : PIPE_FAILED;
+      }
+  }
+  /* a connection that breaks after COMMIT answered leaves the outcome as it
+   * is; the next group reconnects */
+  if (expect_sync (c, deadline))
+    {
+      if (outcome == PIPE_OK)
+        leave_pipeline (c);
+      else
+        abandon_pipeline (c);
+    }
+  return outcome;
+}
+
+/* ---- statement by statement, a savepoint per txn ------------------------ */
+
+static ArbStoreGroupResult
+group_failure (FailKind kind, gboolean commit_sent)
+{
+  if (kind == FAIL_RETRY)
+    return ARB_STORE_GROUP_RETRY;
+  if (kind == FAIL_LOST && !commit_sent)
+    return ARB_STORE_GROUP_LOST;
+  return ARB_STORE_GROUP_FAILED;
+}
+
+static void
+rollback_quietly (PgConn *c)
+{
+  if (!c->broken && PQtransactionStatus (c->pg) != PQTRANS_IDLE)
+    {
+      g_autoptr(PGresult) res = PQexec (c->pg, "ROLLBACK");
+      if (!result_ok (res))
+        c->broken = TRUE;
+    }
+}
+
+static ArbStoreGroupResult
+sequential_group (PgConn *c, ArbStoreTxn **txns, guint n_txns, GError **error)
+{
+  Params p;
+
+  {
+    g_autoptr(PGresult) res = PQexec (c->pg, "BEGIN");
+    if (!result_ok (res))
+      return group_failure (set_error (c, res, error, "BEGIN"), FALSE);
+  }
+  for (guint t = 0; t < n_txns; t++)
+    {
+      ArbStoreTxn *txn = txns[t];
+      g_autoptr(PGresult) sp = PQexec (c->pg, "SAVEPOINT txn");
+
+      if (!result_ok (sp))
+        {
+          FailKind kind = set_error (c, sp, error, "SAVEPOINT");
+          rollback_quietly (c);
+          return group_failure (kind == FAIL_TXN ? FAIL_GROUP : kind, FALSE);
+        }
+      for (guint i = 0; i < txn->ops->len; i++)
+        {
+          const ArbStoreOp *op = &g_array_index (txn->ops, ArbStoreOp, i);
+          Statement st = op_params (op, &p);
+          g_autoptr(PGresult) res = PQexecPrepared (c->pg, statements[st].name, p.n, p.values, NULL, NULL, 0);
+          g_autoptr(GError) local = NULL;
+          g_autoptr(PGresult) back = NULL;
+
+          if (result_ok (res) && !missed_update (op, res))
+            continue;
+          if (result_ok (res))
+            set_missed_update (op, &local);
+          else
+            {
+              g_autofree char *what = arb_store_op_describe (op);
+              FailKind kind = set_error (c, res, &local, what);
+              if (kind != FAIL_TXN)
+                {
+                  g_propagate_error (error, g_steal_pointer (&local));
+                  rollback_quietly (c);
+                  return group_failure (kind, FALSE);
+                }
+            }
+          txn->error = g_steal_pointer (&local);
+          back = PQexec (c->pg, "ROLLBACK TO SAVEPOINT txn");
+          if (!result_ok (back))
+            {
+              FailKind kind = set_error (c, back, error, "ROLLBACK TO SAVEPOINT");
+              rollback_quietly (c);
+              return group_failure (kind == FAIL_TXN ? FAIL_GROUP : kind, FALSE);
+            }
+          break;
+        }
+      {
+        g_autoptr(PGresult) rel = PQexec (c->pg, "RELEASE SAVEPOINT txn");
+        if (!result_ok (rel))
+          {
+            FailKind kind = set_error (c, rel, error, "RELEASE SAVEPOINT");
+            rollback_quietly (c);
+            return group_failure (kind == FAIL_TXN ? FAIL_GROUP : kind, FALSE);
+          }
+      }
+    }
+  {
+    g_autoptr(PGresult) res = PQexec (c->pg, "COMMIT");
+    if (!result_ok (res))
+      {
+        FailKind kind = set_error (c, res, error, "COMMIT");
+        rollback_quietly (c);
+        return group_failure (kind, TRUE);
+      }
+  }
+  return ARB_STORE_GROUP_COMMITTED;
+}
+
+static ArbStoreGroupResult
+pg_commit_group (gpointer data, ArbStoreTxn **txns, guint n_txns, GError **error)
+{
+  PgConn *c = data;
+
+  switch (pipeline_group (c, txns, n_txns, error))
+    {
+    case PIPE_OK:
+      return ARB_STORE_GROUP_COMMITTED;
+    case PIPE_TXN_FAILED:
+      return sequential_group (c, txns, n_txns, error);
+    case PIPE_RETRY:
+      return ARB_STORE_GROUP_RETRY;
+    case PIPE_LOST:
+      return ARB_STORE_GROUP_LOST;
+    case PIPE_FAILED:
+    default:
+      return ARB_STORE_GROUP_FAILED;
+    }
+}
+
+/* ---- reads -------------------------------------------------------------- */
+
+typedef struct {
+  const PGresult *res;
+  int             row;
+  GError        **error;
+  const char     *table;
+  gboolean        failed;
+} Cursor;
+
+static char *
+col_text (Cursor *cur, int col)
+{
+  if (PQgetisnull (cur->res, cur->row, col))
+    return NULL;
+  return g_strdup (PQgetvalue (cur->res, cur->row, col));
+}
+
+static const char *
+col_str (Cursor *cur, int col)
+{
+  return PQgetisnull (cur->res, cur->row, col) ? NULL : PQgetvalue (cur->res, cur->row, col);
+}
+
+static void
+bad_value (Cursor *cur, int col, const char *why)
+{
+  if (cur->failed)
+    return;
+  cur->failed = TRUE;
+  g_set_error (cur->error, ARB_STORE_ERROR, ARB_STORE_ERROR_FAILED, "%s.%s holds \"%s\": %s", cur->table,
+               PQfname (cur->res, col), PQgetisnull (cur->res, cur->row, col) ? "NULL" : PQgetvalue (cur->res, cur->row, col),
+               why);
+}
+
+static ArbDecimal
+col_money (Cursor *cur, int col)
+{
+  g_autoptr(GError) local = NULL;
+  ArbDecimal d = ARB_DECIMAL_ZERO;
+
+  if (PQgetisnull (cur->res, cur->row, col))
+    bad_value (cur, col, "no amount");
+  else if (!arb_decimal_parse (PQgetvalue (cur->res, cur->row, col), ARB_ROUND_EXACT, &d, &local))
+    bad_value (cur, col, local->message);
+  return d;
+}
+
+static gboolean
+col_opt_money (Cursor *cur, int col, ArbDecimal *out)
+{
+  if (PQgetisnull (cur->res, cur->row, col))
+    {
+      *out = ARB_DECIMAL_ZERO;
+      return FALSE;
+    }
+  *out = col_money (cur, col);
+  return TRUE;
+}
+
+static gint64
+col_int (Cursor *cur, int col)
+{
+  const char *text = col_str (cur, col);
+  char *end = NULL;
+  gint64 v;
+
+  if (text == NULL)
+    {
+      bad_value (cur, col, "no number");
+      return 0;
+    }
+  errno = 0;
+  v = g_ascii_strtoll (text, &end, 10);
+  if (errno != 0 || end == text || *end != '\0')
+    bad_value (cur, col, "not an integer");
+  return v;
+}
+
+static gint64
+col_time (Cursor *cur, int col)
+{
+  gint64 us = 0;
+  if (PQgetisnull (cur->res, cur->row, col))
+    return 0;
+  if (!arb_store_parse_timestamptz (PQgetvalue (cur->res, cur->row, col), &us))
+    bad_value (cur, col, "not an ISO timestamptz");
+  return us;
+}
+
+static ArbAssessmentRow *
+read_assessment (Cursor *cur)
+{
+  g_autoptr(ArbAssessmentRow) r = g_new0 (ArbAssessmentRow, 1);
+
+  cur->table = "assessments";
+  r->id = col_text (cur, 0);
+  r->owner = col_text (cur, 1);
+  r->program = col_text (cur, 2);
+  if (!arb_assessment_status_from_string (col_str (cur, 3), &r->status))
+    bad_value (cur, 3, "not a status");
+  r->status_reason = col_text (cur, 4);
+  r->status_time_us = col_time (cur, 5);
+  r->starting_balance = col_money (cur, 6);
+  r->balance = col_money (cur, 7);
+  r->equity_hwm = col_money (cur, 8);
+  r->day_start_equity = col_money (cur, 9);
+  r->day_start_balance = col_money (cur, 10);
+  r->day_start_us = col_time (cur, 11);
+  r->created_us = col_time (cur, 12);
+  r->updated_us = col_time (cur, 13);
+  r->version = col_int (cur, 14);
+  return cur->failed ? NULL : g_steal_pointer (&r);
+}
+
+static ArbPositionRow *
+read_position (Cursor *cur)
+{
+  g_autoptr(ArbPositionRow) r = g_new0 (ArbPositionRow, 1);
+  const char *status;
+
+  cur->table = "positions";
+  r->id = col_text (cur, 0);
+  r->assessment_id = col_text (cur, 1);
+  r->order_id = col_text (cur, 2);
+  r->market = col_text (cur, 3);
+  if (!arb_position_side_from_string (col_str (cur, 4), &r->side))
+    bad_value (cur, 4, "not a side");
+  status = col_str (cur, 5);
+  if (g_strcmp0 (status, "open") == 0)
+    r->status = ARB_POSITION_OPEN;
+  else if (g_strcmp0 (status, "closed") == 0)
+    r->status = ARB_POSITION_CLOSED;
+  else
+    bad_value (cur, 5, "not a position status");
+  r->quantity = col_money (cur, 6);
+  r->initial_quantity = col_money (cur, 7);
+  r->entry_price = col_money (cur, 8);
+  r->margin = col_money (cur, 9);
+  r->realized_pnl = col_money (cur, 10);
+  r->fees = col_money (cur, 11);
+  r->has_stop_loss = col_opt_money (cur, 12, &r->stop_loss);
+  r->has_take_profit = col_opt_money (cur, 13, &r->take_profit);
+  r->close_reason = col_text (cur, 14);
+  r->opened_us = col_time (cur, 15);
+  r->closed_us = col_time (cur, 16);
+  r->updated_us = col_time (cur, 17);
+  return cur->failed ? NULL : g_steal_pointer (&r);
+}
+
+static ArbTradeRow *
+read_trade (Cursor *cur)
+{
+  g_autoptr(ArbTradeRow) r = g_new0 (ArbTradeRow, 1);
+
+  cur->table = "trades";
+  r->id = col_text (cur, 0);
+  r->seq = col_int (cur, 1);
+  r->assessment_id = col_text (cur, 2);
+  r->order_id = col_text (cur, 3);
+  r->position_id = col_text (cur, 4);
+  r->market = col_text (cur, 5);
+  if (!arb_position_side_from_string (col_str (cur, 6), &r->side))
+    bad_value (cur, 6, "not a side");
+  r->is_buy = g_strcmp0 (col_str (cur, 7), "buy") == 0;
+  if (!arb_trade_reason_from_string (col_str (cur, 8), &r->reason))
+    bad_value (cur, 8, "not a trade reason");
+  r->quantity = col_money (cur, 9);
+  r->price = col_money (cur, 10);
+  r->fee = col_money (cur, 11);
+  r->realized_pnl = col_money (cur, 12);
+  r->cash_effect = col_money (cur, 13);
+  r->quote_source = col_text (cur, 14);
+  r->quote_time_us = col_time (cur, 15);
+  r->executed_us = col_time (cur, 16);
+  return cur->failed ? NULL : g_steal_pointer (&r);
+}
+
+static ArbOutboxRow *
+read_outbox (Cursor *cur)
+{
+  ArbOutboxRow *r = g_new0 (ArbOutboxRow, 1);
+
+  cur->table = "outbox";
+  r->id = col_text (cur, 0);
+  r->type = col_text (cur, 1);
+  r->key = col_text (cur, 2);
+  r->assessment_id = col_text (cur, 3);
+  r->payload = col_text (cur, 4);
+  r->created_us = col_time (cur, 5);
+  if (cur->failed)
+    g_clear_pointer (&r, arb_outbox_row_free);
+  return r;
+}
+
+static ArbIdempotencyRow *
+read_idempotency (Cursor *cur)
+{
+  ArbIdempotencyRow *r = g_new0 (ArbIdempotencyRow, 1);
+
+  cur->table = "idempotency_keys";
+  r->user = col_text (cur, 0);
+  r->key = col_text (cur, 1);
+  r->request_hash = col_text (cur, 2);
+  r->status = (guint) col_int (cur, 3);
+  r->body = col_text (cur, 4);
+  r->created_us = col_time (cur, 5);
+  if (cur->failed)
+    g_clear_pointer (&r, arb_idempotency_row_free);
+  return r;
+}
+
+static char *
+read_audit_line (Cursor *cur)
+{
+  char delta[ARB_DECIMAL_BUFSIZE], total[ARB_DECIMAL_BUFSIZE];
+  ArbDecimal d, t;
+
+  cur->table = "assessments";
+  d = col_money (cur, 1);
+  t = col_money (cur, 2);
+  if (cur->failed)
+    return NULL;
+  return g_strdup_printf ("%s: balance - starting_balance = %s, sum(cash_effect) = %s", col_str (cur, 0),
+                          arb_decimal_format (d, delta), arb_decimal_format (t, total));
+}
+
+typedef gpointer (*RowReader) (Cursor *cur);
+typedef void (*RowSink) (gpointer row, gpointer data);
+
+/* runs a prepared query; each row goes to @sink (which takes it), or into
+ * @out when there is no sink, or is freed when there is neither */
+static gboolean
+query_rows (PgConn *c, Statement st, int n_params, const char *const *values, RowReader reader, GPtrArray *out,
+            RowSink sink, gpointer sink_data, GDestroyNotify free_row, GError **error)
+{
+  g_autoptr(PGresult) res = PQexecPrepared (c->pg, statements[st].name, n_params, values, NULL, NULL, 0);
+  Cursor cur = { .res = res, .error = error };
+
+  if (!result_ok (res))
+    {
+      FailKind kind = set_error (c, res, error, statements[st].name);
+      if (kind == FAIL_TXN || kind == FAIL_RETRY)
+        (*error)->code = ARB_STORE_ERROR_FAILED;
+      return FALSE;
+    }
+  for (cur.row = 0; cur.row < PQntuples (res); cur.row++)
+    {
+      gpointer row = reader (&cur);
+      if (row == NULL)
+        return FALSE;
+      if (sink != NULL)
+        sink (row, sink_data);
+      else if (out != NULL)
+        g_ptr_array_add (out, row);
+      else
+        free_row (row);
+    }
+  return TRUE;
+}
+
+static gboolean
+pg_load (gpointer data, const ArbStoreLoadFuncs *funcs, gint64 idempotency_since_us, gpointer user_data,
+         GError **error)
+{
+  PgConn *c = data;
+  char since[ARB_STORE_TIME_BUFSIZE];
+  const char *values[1] = { arb_store_format_timestamptz (idempotency_since_us, since) };
+  gboolean ok;
+
+  if (!pg_prepare (c, error))
+    return FALSE;
+  /* one snapshot for the whole load */
+  if (!pg_exec_script (c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", error))
+    return FALSE;
+  ok = query_rows (c, ST_LOAD_ASSESSMENTS, 0, NULL, (RowReader) read_assessment, NULL, (RowSink) funcs->assessment,
+                   user_data, (GDestroyNotify) arb_assessment_row_free, error)
+       && query_rows (c, ST_LOAD_POSITIONS, 0, NULL, (RowReader) read_position, NULL, (RowSink) funcs->position,
+                      user_data, (GDestroyNotify) arb_position_row_free, error)
+       && query_rows (c, ST_LOAD_IDEMPOTENCY, 1, values, (RowReader) read_idempotency, NULL,
+                      (RowSink) funcs->idempotency, user_data, (GDestroyNotify) arb_idempotency_row_free, error);
+  if (ok)
+    {
+      g_autoptr(PGresult) res = PQexecPrepared (c->pg, statements[ST_MAX_SEQ].name, 0, NULL, NULL, NULL, 0);
+      Cursor cur = { .res = res, .error = error, .table = "trades" };
+      if (!result_ok (res) || PQntuples (res) != 1)
+        {
+          set_error (c, res, error, "SELECT MAX(seq)");
+          ok = FALSE;
+        }
+      else
+        {
+          gint64 seq = col_int (&cur, 0);
+          ok = !cur.failed;
+          if (ok && funcs->max_trade_seq != NULL)
+            funcs->max_trade_seq (seq, user_data);
+        }
+    }
+  if (ok)
+    ok = pg_exec_script (c, "COMMIT", error);
+  else
+    rollback_quietly (c);
+  return ok;
+}
+
+static GPtrArray *
+pg_list_trades (gpointer data, const char *assessment_id, gint64 before_seq, guint limit, GError **error)
+{
+  PgConn *c = data;
+  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) arb_trade_row_free);
+  char before[24], lim[16];
+  const char *values[3] = { assessment_id, before, lim };
+
+  g_snprintf (before, sizeof before, "%" G_GINT64_FORMAT, before_seq > 0 ? before_seq : G_MAXINT64);
+  g_snprintf (lim, sizeof lim, "%u", limit);
+  if (!query_rows (c, ST_LIST_TRADES, 3, values, (RowReader) read_trade, out, NULL, NULL, NULL, error))
+    return NULL;
+  return g_steal_pointer (&out);
+}
+
+static GPtrArray *
+pg_list_closed_positions (gpointer data, const char *assessment_id, guint limit, GError **error)
+{
+  PgConn *c = data;
+  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) arb_position_row_free);
+  char lim[16];
+  const char *values[2] = { assessment_id, lim };
+
+  g_snprintf (lim, sizeof lim, "%u", limit);
+  if (!query_rows (c, ST_LIST_CLOSED, 2, values, (RowReader) read_position, out, NULL, NULL, NULL, error))
+    return NULL;
+  return g_steal_pointer (&out);
+}
+
+static GPtrArray *
+pg_outbox_pending (gpointer data, guint limit, GError **error)
+{
+  PgConn *c = data;
+  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) arb_outbox_row_free);
+  char lim[16];
+  const char *values[1] = { lim };
+
+  g_snprintf (lim, sizeof lim, "%u", limit);
+  if (!query_rows (c, ST_OUTBOX_PENDING, 1, values, (RowReader) read_outbox, out, NULL, NULL, NULL, error))
+    return NULL;
+  return g_steal_pointer (&out);
+}
+
+static GPtrArray *
+pg_audit_ledger (gpointer data, GError **error)
+{
+  PgConn *c = data;
+  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func (g_free);
+
+  if (!query_rows (c, ST_AUDIT, 0, NULL, (RowReader) read_audit_line, out, NULL, NULL, NULL, error))
+    return NULL;
+  return g_steal_pointer (&out);
+}
+
+const ArbStoreBackend arb_store_pg_backend = {
+  .name = "postgresql",
+  .check_target = pg_check_target,
+  .connect = pg_connect,
+  .disconnect = pg_disconnect,
+  .is_broken = pg_is_broken,
+  .exec_script = pg_exec_script,
+  .ensure_migrations_table = pg_ensure_migrations_table,
+  .applied_versions = pg_applied_versions,
+  .record_migration = pg_record_migration,
+  .prepare = pg_prepare,
+  .ensure_partitions = pg_ensure_partitions,
+  .commit_group = pg_commit_group,
+  .load = pg_load,
+  .list_trades = pg_list_trades,
+  .list_closed_positions = pg_list_closed_positions,
+  .outbox_pending = pg_outbox_pending,
+  .audit_ledger = pg_audit_ledger,
+};

@@ -1,0 +1,1259 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include <string.h>
+
+#include "arb-log-private.h"
+#include "arb-store-backend-private.h"
+
+/* the most transactions one database transaction takes */
+#define GROUP_CAP           512
+/* beyond this many waiting transactions a commit fails at once: the database
+ * is not keeping up, and a 503 now beats a timeout later */
+#define QUEUE_CAP           65536
+/* whole-group runs after a serialization failure or a lost connection */
+#define GROUP_RETRIES       3
+#define READER_THREADS      2
+#define PARTITION_MONTHS    2
+#define MAINTENANCE_EVERY_US (G_GINT64_CONSTANT (6 * 3600) * G_USEC_PER_SEC)
+#define US_PER_DAY           (G_GINT64_CONSTANT (86400) * G_USEC_PER_SEC)
+
+G_DEFINE_QUARK (arb-store-error-quark, arb_store_error)
+
+struct _ArbStoreWaiter {
+  GMutex   lock;
+  GCond    cond;
+  gboolean done;
+};
+
+typedef struct _ReadJob ReadJob;
+/* runs on a reader thread; returns the result or NULL with @error */
+typedef gpointer (*ReadFunc) (const ArbStoreBackend *backend, gpointer conn, ReadJob *job, GError **error);
+
+struct _ReadJob {
+  ReadFunc            run;      /* NULL: the reader quits */
+  char               *assessment_id;
+  gint64              before_seq;
+  guint               limit;
+  gpointer            result;   /* owned, nullable */
+  GDestroyNotify      result_free;
+  GError             *error;    /* owned, nullable */
+  ArbStoreTradesFunc  trades_done;
+  gpointer            done_data;
+  GMainContext       *context;  /* owned ref, nullable */
+  ArbStoreWaiter     *waiter;   /* a blocked _sync caller, nullable */
+};
+
+struct _ArbStore {
+  const ArbStoreBackend *backend;
+  char                  *target;  /* file path or libpq conninfo */
+  char                  *display; /* for messages: no password */
+  int                    schema_version;
+
+  GMutex                 lock;    /* guards everything down to stats */
+  GCond                  cond;    /* the writer waits on it */
+  GQueue                 queue;   /* ArbStoreTxn, owned */
+  gboolean               quit;
+  gboolean               held;
+  ArbStoreStats          stats;
+
+  /* the writer thread's own */
+  GThread               *writer;
+  gpointer               wconn;   /* nullable: reconnect before the next group */
+  gboolean               outage;  /* logged once, and again on recovery */
+  gint64                 next_maintenance_us;
+
+  GAsyncQueue           *reads;   /* ReadJob */
+  GThread               *readers[READER_THREADS];
+  gpointer               rconns[READER_THREADS]; /* until the reader threads take them */
+};
+
+typedef struct {
+  ArbStore *store;
+  gpointer  conn; /* owned, nullable */
+} ReaderArgs;
+
+static void store_log (GLogLevelFlags level, const char *format, ...) G_GNUC_PRINTF (2, 3);
+
+static void
+store_log (GLogLevelFlags level, const char *format, ...)
+{
+  g_autofree char *message = NULL;
+  va_list args;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  arb_log_for (NULL, "store", level, message);
+}
+
+/* ---- rows ---------------------------------------------------------------- */
+
+static ArbOrderRow *
+order_row_copy (const ArbOrderRow *row)
+{
+  ArbOrderRow *c = g_memdup2 (row, sizeof *row);
+  c->id = g_strdup (row->id);
+  c->assessment_id = g_strdup (row->assessment_id);
+  c->client_order_id = g_strdup (row->client_order_id);
+  c->market = g_strdup (row->market);
+  c->status = g_strdup (row->status);
+  c->correlation_id = g_strdup (row->correlation_id);
+  return c;
+}
+
+static ArbOutboxRow *
+outbox_row_copy (const ArbOutboxRow *row)
+{
+  ArbOutboxRow *c = g_memdup2 (row, sizeof *row);
+  c->id = g_strdup (row->id);
+  c->type = g_strdup (row->type);
+  c->key = g_strdup (row->key);
+  c->assessment_id = g_strdup (row->assessment_id);
+  c->payload = g_strdup (row->payload);
+  return c;
+}
+
+static ArbIdempotencyRow *
+idempotency_row_copy (const ArbIdempotencyRow *row)
+{
+  ArbIdempotencyRow *c = g_memdup2 (row, sizeof *row);
+  c->user = g_strdup (row->user);
+  c->key = g_strdup (row->key);
+  c->request_hash = g_strdup (row->request_hash);
+  c->body = g_strdup (row->body);
+  return c;
+}
+
+static void
+op_clear (gpointer data)
+{
+  ArbStoreOp *op = data;
+  switch (op->kind)
+    {
+    case ARB_STORE_OP_INSERT_ASSESSMENT:
+    case ARB_STORE_OP_UPDATE_ASSESSMENT:
+      arb_assessment_row_free (op->u.assessment);
+      break;
+    case ARB_STORE_OP_INSERT_ORDER:
+      arb_order_row_free (op->u.order);
+      break;
+    case ARB_STORE_OP_INSERT_TRADE:
+      arb_trade_row_free (op->u.trade);
+      break;
+    case ARB_STORE_OP_UPSERT_POSITION:
+      arb_position_row_free (op->u.position);
+      break;
+    case ARB_STORE_OP_INSERT_OUTBOX:
+      arb_outbox_row_free (op->u.outbox);
+      break;
+    case ARB_STORE_OP_INSERT_IDEMPOTENCY:
+      arb_idempotency_row_free (op->u.idempotency);
+      break;
+    case ARB_STORE_OP_EXPIRE_IDEMPOTENCY:
+    default:
+      break;
+    }
+}
+
+char *
+arb_store_op_describe (const ArbStoreOp *op)
+{
+  switch (op->kind)
+    {
+    case ARB_STORE_OP_INSERT_ASSESSMENT:
+      return g_strdup_printf ("insert assessment %s", op->u.assessment->id);
+    case ARB_STORE_OP_UPDATE_ASSESSMENT:
+      return g_strdup_printf ("update assessment %s", op->u.assessment->id);
+    case ARB_STORE_OP_INSERT_ORDER:
+      return g_strdup_printf ("insert order %s", op->u.order->id);
+    case ARB_STORE_OP_INSERT_TRADE:
+      return g_strdup_printf ("insert trade %s (seq %" G_GINT64_FORMAT ")", op->u.trade->id, op->u.trade->seq);
+    case ARB_STORE_OP_UPSERT_POSITION:
+      return g_strdup_printf ("upsert position %s", op->u.position->id);
+    case ARB_STORE_OP_INSERT_OUTBOX:
+      return g_strdup_printf ("insert outbox event %s", op->u.outbox->id);
+    case ARB_STORE_OP_INSERT_IDEMPOTENCY:
+      return g_strdup_printf ("insert idempotency key %s of %s", op->u.idempotency->key, op->u.idempotency->user);
+    case ARB_STORE_OP_EXPIRE_IDEMPOTENCY:
+      return g_strdup ("expire idempotency keys");
+    default:
+      return g_strdup ("unknown operation");
+    }
+}
+
+/* ---- timestamptz text ----------------------------------------------------- */
+
+/* days since 1970-01-01 of a proleptic Gregorian date, and back (H. Hinnant) */
+static gint64
+days_from_civil (gint64 y, guint m, guint d)
+{
+  gint64 era;
+  guint yoe, doy, doe;
+
+  y -= m <= 2;
+  era = (y >= 0 ? y : y - 399) / 400;
+  yoe = (guint) (y - era * 400);
+  doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + (gint64) doe - 719468;
+}
+
+static void
+civil_from_days (gint64 z, gint64 *y, guint *m, guint *d)
+{
+  gint64 era;
+  guint doe, yoe, doy, mp;
+
+  z += 719468;
+  era = (z >= 0 ? z : z - 146096) / 146097;
+  doe = (guint) (z - era * 146097);
+  yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  mp = (5 * doy + 2) / 153;
+  *d = doy - (153 * mp + 2) / 5 + 1;
+  *m = mp < 10 ? mp + 3 : mp - 9;
+  *y = (gint64) yoe + era * 400 + (*m <= 2);
+}
+
+char *
+arb_store_format_timestamptz (gint64 unix_us, char buf[ARB_STORE_TIME_BUFSIZE])
+{
+  gint64 days = unix_us / US_PER_DAY;
+  gint64 rest = unix_us % US_PER_DAY;
+  gint64 y;
+  guint m, d;
+
+  if (rest < 0)
+    {
+      rest += US_PER_DAY;
+      days--;
+    }
+  civil_from_days (days, &y, &m, &d);
+  g_snprintf (buf, ARB_STORE_TIME_BUFSIZE, "%04" G_GINT64_FORMAT "-%02u-%02u %02u:%02u:%02u.%06u+00", y, m, d,
+              (guint) (rest / (G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC)), (guint) (rest / (60 * G_USEC_PER_SEC) % 60),
+              (guint) (rest / G_USEC_PER_SEC % 60), (guint) (rest % G_USEC_PER_SEC));
+  return buf;
+}
+
+static gboolean
+read_digits (const char **p, guint n, guint *out)
+{
+  guint v = 0;
+  for (guint i = 0; i < n; i++)
+    {
+      if (!g_ascii_isdigit ((*p)[i]))
+        return FALSE;
+      v = v * 10 + (guint) ((*p)[i] - '0');
+    }
+  *p += n;
+  *out = v;
+  return TRUE;
+}
+
+/* "2026-01-15 10:20:30[.123456](+00|+00:00|+05:30|-08|Z)", as PostgreSQL
+ * and CockroachDB print a timestamptz in ISO style */
+gboolean
+arb_store_parse_timestamptz (const char *text, gint64 *out_us)
+{
+  const char *p = text;
+  guint y, mo, d, h, mi, s, frac = 0, oh = 0, om = 0;
+  int sign = 0;
+  gint64 us;
+
+  if (text == NULL)
+    return FALSE;
+  if (!read_digits (&p, 4, &y) || *p++ != '-' || !read_digits (&p, 2, &mo) || *p++ != '-'
+      || !read_digits (&p, 2, &d) || (*p != ' ' && *p != 'T') || !(p++, read_digits (&p, 2, &h))
+      || *p++ != ':' || !read_digits (&p, 2, &mi) || *p++ != ':' || !read_digits (&p, 2, &s))
+    return FALSE;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60)
+    return FALSE;
+  if (*p == '.')
+    {
+      guint scale = 100000;
+      p++;
+      if (!g_ascii_isdigit (*p))
+        return FALSE;
+      for (; g_ascii_isdigit (*p); p++)
+        {
+          frac += (guint) (*p - '0') * scale;
+          scale /= 10;
+        }
+    }
+  if (*p == 'Z')
+    p++;
+  else if (*p == '+' || *p == '-')
+    {
+      sign = *p++ == '-' ? -1 : 1;
+      if (!read_digits (&p, 2, &oh))
+        return FALSE;
+      if (*p == ':')
+        p++;
+      if (g_ascii_isdigit (*p) && !read_digits (&p, 2, &om))
+        return FALSE;
+      if (*p == ':') /* seconds of an offset: only historic local times have them */
+        return FALSE;
+    }
+  else
+    return FALSE;
+  if (*p != '\0')
+    return FALSE;
+  us = (days_from_civil (y, mo, d) * 86400 + h * 3600 + mi * 60 + s) * G_USEC_PER_SEC + frac;
+  us -= (gint64) sign * ((gint64) oh * 3600 + om * 60) * G_USEC_PER_SEC;
+  *out_us = us;
+  return TRUE;
+}
+
+/* ---- transactions --------------------------------------------------------- */
+
+ArbStoreTxn *
+arb_store_txn_new (void)
+{
+  ArbStoreTxn *txn = g_new0 (ArbStoreTxn, 1);
+  txn->ops = g_array_sized_new (FALSE, FALSE, sizeof (ArbStoreOp), 8);
+  g_array_set_clear_func (txn->ops, op_clear);
+  return txn;
+}
+
+void
+arb_store_txn_free (ArbStoreTxn *txn)
+{
+  if (txn == NULL)
+    return;
+  g_array_unref (txn->ops);
+  if (txn->context != NULL)
+    g_main_context_unref (txn->context);
+  g_clear_error (&txn->error);
+  g_free (txn);
+}
+
+static void
+txn_add (ArbStoreTxn *txn, ArbStoreOpKind kind, gpointer row)
+{
+  ArbStoreOp op = { .kind = kind };
+  op.u.assessment = row; /* every member of the union but before_us is a pointer */
+  g_array_append_val (txn->ops, op);
+}
+
+void
+arb_store_txn_insert_assessment (ArbStoreTxn *txn, const ArbAssessmentRow *row)
+{
+  txn_add (txn, ARB_STORE_OP_INSERT_ASSESSMENT, arb_assessment_row_copy (row));
+}
+
+void
+arb_store_txn_update_assessment (ArbStoreTxn *txn, const ArbAssessmentRow *row)
+{
+  txn_add (txn, ARB_STORE_OP_UPDATE_ASSESSMENT, arb_assessment_row_copy (row));
+}
+
+void
+arb_store_txn_insert_order (ArbStoreTxn *txn, const ArbOrderRow *row)
+{
+  ArbStoreOp op = { .kind = ARB_STORE_OP_INSERT_ORDER };
+  op.u.order = order_row_copy (row);
+  g_array_append_val (txn->ops, op);
+}
+
+void
+arb_store_txn_insert_trade (ArbStoreTxn *txn, const ArbTradeRow *row)
+{
+  ArbStoreOp op = { .kind = ARB_STORE_OP_INSERT_TRADE };
+  op.u.trade = arb_trade_row_copy (row);
+  g_array_append_val (txn->ops, op);
+}
+
+void
+arb_store_txn_upsert_position (ArbStoreTxn *txn, const ArbPositionRow *row)
+{
+  ArbStoreOp op = { .kind = ARB_STORE_OP_UPSERT_POSITION };
+  op.u.position = arb_position_row_copy (row);
+  g_array_append_val (txn->ops, op);
+}
+
+void
+arb_store_txn_insert_outbox (ArbStoreTxn *txn, const ArbOutboxRow *row)
+{
+  ArbStoreOp op = { .kind = ARB_STORE_OP_INSERT_OUTBOX };
+  op.u.outbox = outbox_row_copy (row);
+  g_array_append_val (txn->ops, op);
+}
+
+void
+arb_store_txn_insert_idempotency (ArbStoreTxn *txn, const ArbIdempotencyRow *row)
+{
+  ArbStoreOp op = { .kind = ARB_STORE_OP_INSERT_IDEMPOTENCY };
+  op.u.idempotency = idempotency_row_copy (row);
+  g_array_append_val (txn->ops, op);
+}
+
+void
+arb_store_txn_expire_idempotency (ArbStoreTxn *txn, gint64 before_us)
+{
+  ArbStoreOp op = { .kind = ARB_STORE_OP_EXPIRE_IDEMPOTENCY };
+  op.u.before_us = before_us;
+  g_array_append_val (txn->ops, op);
+}
+
+guint
+arb_store_txn_length (ArbStoreTxn *txn)
+{
+  return txn->ops->len;
+}
+
+/* ---- URI ------------------------------------------------------------------ */
+
+#define ACCEPTED_FORMS \
+  "sqlite:PATH (relative to the state directory), postgresql://user@host:port/db or postgres://user@host:port/db"
+
+/* postgresql://user:secret@host/db → postgresql://user:***@host/db */
+static char *
+redact_uri (const char *uri)
+{
+  const char *scheme_end = strstr (uri, "://");
+  const char *at, *colon, *slash;
+
+  if (scheme_end == NULL)
+    return g_strdup (uri);
+  at = strrchr (scheme_end + 3, '@');
+  slash = strchr (scheme_end + 3, '/');
+  if (at == NULL || (slash != NULL && slash < at))
+    return g_strdup (uri);
+  colon = memchr (scheme_end + 3, ':', (gsize) (at - (scheme_end + 3)));
+  if (colon == NULL)
+    return g_strdup (uri);
+  return g_strdup_printf ("%.*s:***%s", (int) (colon - uri), uri, at);
+}
+
+static gboolean
+parse_uri (ArbStore *store, const char *uri, const char *base_dir, GError **error)
+{
+  if (uri == NULL || *uri == '\0')
+    {
+      g_set_error (error, ARB_STORE_ERROR, ARB_STORE_ERROR_URI, "store= is empty; use " ACCEPTED_FORMS);
+      return FALSE;
+    }
+  if (g_str_has_prefix (uri, "sqlite:"))
+    {
+      const char *path = uri + strlen ("sqlite:");
+      if (*path == '\0' || g_str_equal (path, ":memory:") || g_str_has_prefix (path, "file:"))
+        {
+          g_set_error (error, ARB_STORE_ERROR, ARB_STORE_ERROR_URI,
+                       "store=%s: needs the path of a database file; use " ACCEPTED_FORMS, uri);
+          return FALSE;
+        }
+      store->backend = &arb_store_sqlite_backend;
+      if (g_path_is_absolute (path) || base_dir == NULL)
+        store->target = g_strdup (path);
+      else
+        store->target = g_build_filename (base_dir, path, NULL);
+      store->display = g_strdup_printf ("sqlite:%s", store->target);
+      return TRUE;
+    }
+  if (g_str_has_prefix (uri, "postgresql://") || g_str_has_prefix (uri, "postgres://"))
+    {
+      g_autofree char *display = redact_uri (uri);
+
+      /* libpq is the judge of its own URIs */
+      if (!arb_store_pg_backend.check_target (uri, display, error))
+        return FALSE;
+      store->backend = &arb_store_pg_backend;
+      store->target = g_strdup (uri);
+      store->display = g_steal_pointer (&display);
+      return TRUE;
+    }
+  {
+    g_autofree char *display = redact_uri (uri);
+    g_set_error (error, ARB_STORE_ERROR, ARB_STORE_ERROR_URI, "store=%s: unknown kind of store; use " ACCEPTED_FORMS,
+                 display);
+  }
+  return FALSE;
+}
+
+/* ---- migrations ----------------------------------------------------------- */
+
+static void
+migration_free (gpointer data)
+{
+  ArbStoreMigration *m = data;
+  g_free (m->name);
+  g_free (m->file);
+  g_free (m->sql);
+  g_free (m);
+}
+
+static int
+migration_cmp (gconstpointer a, gconstpointer b)
+{
+  const ArbStoreMigration *ma = *(ArbStoreMigration *const *) a;
+  const ArbStoreMigration *mb = *(ArbStoreMigration *const *) b;
+  return (ma->version > mb->version) - (ma->version < mb->version);
+}
+
+/* NNN_name.sql → version and name; anything else is not a migration */
+static gboolean
+parse_migration_name (const char *file, int *version, char **name)
+{
+  const char *p = file;
+  gint64 v = 0;
+
+  if (!g_str_has_suffix (file, ".sql"))
+    return FALSE;
+  for (; g_ascii_isdigit (*p); p++)
+    {
+      v = v * 10 + (*p - '0');
+      if (v > G_MAXINT)
+        return FALSE;
+    }
+  if (p == file || *p != '_' || p[1] == '\0' || g_str_equal (p + 1, ".sql") || v == 0)
+    return FALSE;
+  *version = (int) v;
+  *name = g_strndup (p + 1, strlen (p + 1) - strlen (".sql"));
+  return TRUE;
+}
+
+/* data/migrations/<backend>/NNN_name.sql, in order */
+static GPtrArray *
+load_migrations (const char *migrations_dir, const char *backend, GError **error)
+{
+  g_autofree char *dir_path = g_build_filename (migrations_dir, backend, NULL);
+  g_autoptr(GPtrArray) list = g_ptr_array_new_with_free_func (migration_free);
+  g_autoptr(GDir) dir = NULL;
+  g_autoptr(GError) local = NULL;
+  const char *file;
+
+  dir = g_dir_open (dir_path, 0, &local);
+  if (dir == NULL)
+    {
+      g_set_error (error, ARB_STORE_ERROR, ARB_STORE_ERROR_MIGRATION, "migrations: %s", local->message);
+      return NULL;
+    }
+  while ((file = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = NULL;
+      ArbStoreMigration *m;
+      int version;
+      char *name;
+
+      if (!parse_migration_name (file, &version, &name))
+        continue;
+      m = g_new0 (ArbStoreMigration, 1);
+      m->version = version;
+      m->name = name;
+      m->file = g_build_filename (backend, file, NULL);
+      g_ptr_array_add (list, m);
+      path = g_build_filename (dir_path, file, NULL);
+      if (!g_file_get_contents (path, &m->sql, NULL, &local))
+        {
+          g_set_error (error, ARB_STORE_ERROR, ARB_STORE_ERROR_MIGRATION, "migration %s: %s", m->file,
+                       local->message);
+          return NULL;
+        }
+    }
+  if (list->len == 0)
+    {
+      g_set_error (error, ARB_STORE_ERROR, ARB_STORE_ERROR_MIGRATION, "migrations: no NNN_name.sql file in %s",
+                   dir_path);
+      return NULL;
+    }
+  g_ptr_array_sort (list, migration_cmp);
+  for (guint i = 1; i < list->len; i++)
+    {
+      ArbStoreMigration *a = g_ptr_array_index (list, i - 1), *b = g_ptr_array_index (list, i);
+      if (a->version == b->version)
+        {
+          g_set_error (error, ARB_STORE_ERROR, ARB_STORE_ERROR_MIGRATION,
+                       "migrations: %s and %s have the same version %d", a->file, b->file, a->version);
+          return NULL;
+        }
+    }
+  return g_steal_pointer (&list);
+}
+
+static void
+rollback_quietly (const ArbStoreBackend *backend, gpointer conn)
+{
+  g_autoptr(GError) ignored = NULL;
+  backend->exec_script (conn, "ROLLBACK", &ignored);
+}
+
+/* each migration not yet recorded in schema_migrations, in order, each in
+ * its own transaction together with its record */
+static gboolean
+apply_migrations (ArbStore *store, gpointer conn, GPtrArray *migrations, GError **error)
+{
+  const ArbStoreBackend *backend = store->backend;
+  g_autoptr(GHashTable) applied = g_hash_table_new (NULL, NULL);
+  g_autoptr(GError) local = NULL;
+  GHashTableIter iter;
+  gpointer key;
+  int version = 0;
+
+  if (!backend->ensure_migrations_table (conn, &local) || !backend->applied_versions (conn, applied, &local))
+    {
+      g_set_error (error, ARB_STORE_ERROR, ARB_STORE_ERROR_MIGRATION, "%s: schema_migrations: %s", store->display,
+                   local->message);
+      return FALSE;
+    }
+  for (guint i = 0; i < migrations->len; i++)
+    {
+      ArbStoreMigration *m = g_ptr_array_index (migrations, i);
+
+      if (g_hash_table_contains (applied, GINT_TO_POINTER (m->version)))
+        continue;
+      if (!backend->exec_script (conn, "BEGIN", &local))
+        {
+          g_set_error (error, ARB_STORE_ERROR, ARB_STORE_ERROR_MIGRATION, "%s: %s: %s", store->display, m->file,
+                       local->message);
+          return FALSE;
+        }
+      /* recorded first: a second host migrating at the same moment waits
+       * here for the first and then finds the version taken */
+      if (!backend->record_migration (conn, m, g_get_real_time (), &local))
+        {
+          rollback_quietly (backend, conn);
+          if (g_error_matches (local, ARB_STORE_ERROR, ARB_STORE_ERROR_CONFLICT))
+            {
+              g_clear_error (&local);
+              g_hash_table_add (applied, GINT_TO_POINTER (m->version));
+              continue;
+            }
+          g_set_error (error, ARB_STORE_ERROR, ARB_STORE_ERROR_MIGRATION, "%s: %s: %s", store->display, m->file,
+                       local->message);
+          return FALSE;
+        }
+      if (!backend->exec_script (conn, m->sql, &local) || !backend->exec_script (conn, "COMMIT", &local))
+        {
+          rollback_quietly (backend, conn);
+          g_set_error (error, ARB_STORE_ERROR, ARB_STORE_ERROR_MIGRATION, "%s: %s: %s", store->display, m->file,
+                       local->message);
+          return FALSE;
+        }
+      g_hash_table_add (applied, GINT_TO_POINTER (m->version));
+      store_log (G_LOG_LEVEL_INFO, "%s: applied migration %s", store->display, m->file);
+    }
+  g_hash_table_iter_init (&iter, applied);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    version = MAX (version, GPOINTER_TO_INT (key));
+  store->schema_version = version;
+  return TRUE;
+}
+
+/* ---- the writer: group commit --------------------------------------------- */
+
+static void
+waiter_wake (ArbStoreWaiter *w)
+{
+  g_mutex_lock (&w->lock);
+  w->done = TRUE;
+  g_cond_signal (&w->cond);
+  g_mutex_unlock (&w->lock);
+}
+
+static void
+waiter_wait (ArbStoreWaiter *w)
+{
+  g_mutex_lock (&w->lock);
+  while (!w->done)
+    g_cond_wait (&w->cond, &w->lock);
+  g_mutex_unlock (&w->lock);
+}
+
+static gboolean
+txn_dispatch (gpointer data)
+{
+  ArbStoreTxn *txn = data;
+  txn->done (txn->error, txn->done_data);
+  return G_SOURCE_REMOVE;
+}
+
+/* hands a finished txn back: to a blocked arb_store_commit_sync(), or as a
+ * callback on the caller's context (the workers push a context of their own,
+ * so g_main_context_invoke_full() never runs it on this thread) */
+static void
+txn_deliver (ArbStoreTxn *txn)
+{
+  if (txn->waiter != NULL)
+    waiter_wake (txn->waiter);
+  else if (txn->done == NULL)
+    arb_store_txn_free (txn);
+  else
+    g_main_context_invoke_full (txn->context, G_PRIORITY_DEFAULT, txn_dispatch, txn,
+                                (GDestroyNotify) arb_store_txn_free);
+}
+
+static gpointer
+connect_prepared (ArbStore *store, GError **error)
+{
+  gpointer conn = store->backend->connect (store->target, error);
+  if (conn != NULL && !store->backend->prepare (conn, error))
+    g_clear_pointer (&conn, store->backend->disconnect);
+  return conn;
+}
+
+static void
+writer_drop_connection (ArbStore *store)
+{
+  if (store->wconn != NULL)
+    {
+      store->backend->disconnect (store->wconn);
+      store->wconn = NULL;
+    }
+}
+
+static gboolean
+writer_connect (ArbStore *store, GError **error)
+{
+  gpointer conn;
+
+  if (store->wconn != NULL)
+    return TRUE;
+  conn = connect_prepared (store, error);
+  if (conn == NULL)
+    return FALSE;
+  store->wconn = conn;
+  g_mutex_lock (&store->lock);
+  store->stats.reconnects++;
+  g_mutex_unlock (&store->lock);
+  return TRUE;
+}
+
+static void
+run_group (ArbStore *store, ArbStoreTxn **txns, guint n)
+{
+  const ArbStoreBackend *backend = store->backend;
+  ArbStoreGroupResult result = ARB_STORE_GROUP_FAILED;
+  g_autoptr(GError) error = NULL;
+  gint64 start = g_get_monotonic_time ();
+  guint retries = 0, failed = 0;
+
+  for (guint attempt = 0;; attempt++)
+    {
+      for (guint i = 0; i < n; i++)
+        g_clear_error (&txns[i]->error);
+      g_clear_error (&error);
+      if (!writer_connect (store, &error))
+        {
+          result = ARB_STORE_GROUP_FAILED;
+          break;
+        }
+      result = backend->commit_group (store->wconn, txns, n, &error);
+      if (result == ARB_STORE_GROUP_COMMITTED)
+        break;
+      if (result == ARB_STORE_GROUP_LOST || backend->is_broken (store->wconn))
+        writer_drop_connection (store);
+      if ((result == ARB_STORE_GROUP_RETRY || result == ARB_STORE_GROUP_LOST) && attempt < GROUP_RETRIES)
+        {
+          retries++;
+          /* a little jitter, so that two hosts that deadlocked part ways */
+          if (result == ARB_STORE_GROUP_RETRY)
+            g_usleep (g_random_int_range (1000, 5000) << attempt);
+          continue;
+        }
+      break;
+    }
+
+  if (result == ARB_STORE_GROUP_COMMITTED)
+    {
+      for (guint i = 0; i < n; i++)
+        failed += txns[i]->error != NULL;
+      if (store->outage)
+        {
+          store->outage = FALSE;
+          store_log (G_LOG_LEVEL_MESSAGE, "%s: commits succeed again", store->display);
+        }
+    }
+  else
+    {
+      failed = n;
+      for (guint i = 0; i < n; i++)
+        {
+          g_clear_error (&txns[i]->error);
+          g_set_error (&txns[i]->error, ARB_STORE_ERROR, ARB_STORE_ERROR_UNAVAILABLE, "%s: %s", store->display,
+                       error != NULL ? error->message : "the store failed without a reason");
+        }
+      if (!store->outage)
+        {
+          store->outage = TRUE;
+          store_log (G_LOG_LEVEL_WARNING, "%s: commits fail: %s", store->display,
+                     error != NULL ? error->message : "no reason given");
+        }
+    }
+
+  g_mutex_lock (&store->lock);
+  if (result == ARB_STORE_GROUP_COMMITTED)
+    store->stats.groups++;
+  else
+    store->stats.groups_failed++;
+  store->stats.txns_committed += n - failed;
+  store->stats.txns_failed += failed;
+  store->stats.retries += retries;
+  store->stats.largest_group = MAX (store->stats.largest_group, n);
+  store->stats.group_us_total += g_get_monotonic_time () - start;
+  g_mutex_unlock (&store->lock);
+
+  for (guint i = 0; i < n; i++)
+    txn_deliver (txns[i]);
+}
+
+static void
+run_maintenance (ArbStore *store)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (store->backend->ensure_partitions == NULL)
+    return;
+  if (!writer_connect (store, &error) || !store->backend->ensure_partitions (store->wconn, PARTITION_MONTHS, &error))
+    {
+      /* not fatal: rows land in the default partition meanwhile, and move
+       * when their partition is made */
+      store_log (G_LOG_LEVEL_WARNING, "%s: creating partitions ahead: %s", store->display, error->message);
+      if (store->wconn != NULL && store->backend->is_broken (store->wconn))
+        writer_drop_connection (store);
+    }
+}
+
+static gpointer
+writer_main (gpointer data)
+{
+  ArbStore *store = data;
+  g_autoptr(GMainContext) own = g_main_context_new ();
+  ArbStoreTxn **group = g_new (ArbStoreTxn *, GROUP_CAP);
+
+  g_main_context_push_thread_default (own);
+  for (;;)
+    {
+      gboolean maintain = FALSE;
+      guint n = 0;
+
+      g_mutex_lock (&store->lock);
+      while (!store->quit && (store->queue.length == 0 || store->held))
+        if (!g_cond_wait_until (&store->cond, &store->lock, store->next_maintenance_us))
+          {
+            maintain = TRUE;
+            break;
+          }
+      if (store->quit && store->queue.length == 0)
+        {
+          g_mutex_unlock (&store->lock);
+          break;
+        }
+      if (!store->held || store->quit)
+        while (n < GROUP_CAP && store->queue.length > 0)
+          group[n++] = g_queue_pop_head (&store->queue);
+      store->stats.queued = store->queue.length;
+      g_mutex_unlock (&store->lock);
+
+      if (n > 0)
+        run_group (store, group, n);
+      if (maintain || g_get_monotonic_time () >= store->next_maintenance_us)
+        {
+          store->next_maintenance_us = g_get_monotonic_time () + MAINTENANCE_EVERY_US;
+          run_maintenance (store);
+        }
+    }
+  writer_drop_connection (store);
+  g_main_context_pop_thread_default (own);
+  g_free (group);
+  return NULL;
+}
+
+/* ---- readers -------------------------------------------------------------- */
+
+static void
+read_job_free (ReadJob *job)
+{
+  g_free (job->assessment_id);
+  if (job->result != NULL && job->result_free != NULL)
+    job->result_free (job->result);
+  g_clear_error (&job->error);
+  if (job->context != NULL)
+    g_main_context_unref (job->context);
+  g_free (job);
+}
+
+static gboolean
+read_job_dispatch (gpointer data)
+{
+  ReadJob *job = data;
+  /* the array is lent to the callback, which refs it to keep it */
+  job->trades_done (job->result, job->error, job->done_data);
+  return G_SOURCE_REMOVE;
+}
+
+static gpointer
+reader_main (gpointer data)
+{
+  ReaderArgs *args = data;
+  ArbStore *store = args->store;
+  const ArbStoreBackend *backend = store->backend;
+  gpointer conn = g_steal_pointer (&args->conn);
+  g_autoptr(GMainContext) own = g_main_context_new ();
+
+  g_main_context_push_thread_default (own);
+  g_free (args);
+  for (;;)
+    {
+      ReadJob *job = g_async_queue_pop (store->reads);
+
+      if (job->run == NULL)
+        {
+          read_job_free (job);
+          break;
+        }
+      /* a read is safe to repeat: once more on a fresh connection when the
+       * old one turns out to be gone */
+      for (guint attempt = 0; attempt < 2; attempt++)
+        {
+          g_clear_error (&job->error);
+          if (conn == NULL)
+            {
+              conn = connect_prepared (store, &job->error);
+              if (conn == NULL)
+                break;
+            }
+          job->result = job->run (backend, conn, job, &job->error);
+          if (job->result != NULL || !backend->is_broken (conn))
+            break;
+          g_clear_pointer (&conn, backend->disconnect);
+        }
+      if (job->error != NULL)
+        g_prefix_error (&job->error, "%s: ", store->display);
+      if (job->waiter != NULL)
+        waiter_wake (job->waiter);
+      else
+        g_main_context_invoke_full (job->context, G_PRIORITY_DEFAULT, read_job_dispatch, job,
+                                    (GDestroyNotify) read_job_free);
+    }
+  if (conn != NULL)
+    backend->disconnect (conn);
+  g_main_context_pop_thread_default (own);
+  return NULL;
+}
+
+/* runs @job on a reader thread and waits for it; returns the result */
+static gpointer
+read_sync (ArbStore *store, ReadJob *job, GError **error)
+{
+  ArbStoreWaiter waiter = { 0 };
+  gpointer result;
+
+  g_mutex_init (&waiter.lock);
+  g_cond_init (&waiter.cond);
+  job->waiter = &waiter;
+  g_async_queue_push (store->reads, job);
+  waiter_wait (&waiter);
+  g_mutex_clear (&waiter.lock);
+  g_cond_clear (&waiter.cond);
+  result = g_steal_pointer (&job->result);
+  if (result == NULL)
+    {
+      if (job->error != NULL)
+        g_propagate_error (error, g_steal_pointer (&job->error));
+      else
+        g_set_error (error, ARB_STORE_ERROR, ARB_STORE_ERROR_FAILED, "%s: the read failed without a reason",
+                     store->display);
+    }
+  read_job_free (job);
+  return result;
+}
+
+static gpointer
+run_list_trades (const ArbStoreBackend *backend, gpointer conn, ReadJob *job, GError **error)
+{
+  return backend->list_trades (conn, job->assessment_id, job->before_seq, job->limit, error);
+}
+
+static gpointer
+run_list_closed_positions (const ArbStoreBackend *backend, gpointer conn, ReadJob *job, GError **error)
+{
+  return backend->list_closed_positions (conn, job->assessment_id, job->limit, error);
+}
+
+static gpointer
+run_outbox_pending (const ArbStoreBackend *backend, gpointer conn, ReadJob *job, GError **error)
+{
+  return backend->outbox_pending (conn, job->limit, error);
+}
+
+static gpointer
+run_audit_ledger (const ArbStoreBackend *backend, gpointer conn, ReadJob *job, GError **error)
+{
+  return backend->audit_ledger (conn, error);
+}
+
+static ReadJob *
+read_job_new (ReadFunc run, const char *assessment_id, gint64 before_seq, guint limit)
+{
+  ReadJob *job = g_new0 (ReadJob, 1);
+  job->run = run;
+  job->assessment_id = g_strdup (assessment_id);
+  job->before_seq = before_seq;
+  job->limit = limit;
+  job->result_free = (GDestroyNotify) g_ptr_array_unref;
+  return job;
+}
+
+/* ---- the store ------------------------------------------------------------ */
+
+void
+arb_store_free (ArbStore *store)
+{
+  if (store == NULL)
+    return;
+  if (store->writer != NULL)
+    {
+      g_mutex_lock (&store->lock);
+      store->quit = TRUE;
+      g_cond_signal (&store->cond);
+      g_mutex_unlock (&store->lock);
+      g_thread_join (store->writer);
+    }
+  if (store->reads != NULL)
+    {
+      for (guint i = 0; i < READER_THREADS; i++)
+        if (store->readers[i] != NULL)
+          g_async_queue_push (store->reads, g_new0 (ReadJob, 1));
+      for (guint i = 0; i < READER_THREADS; i++)
+        if (store->readers[i] != NULL)
+          g_thread_join (store->readers[i]);
+      g_async_queue_unref (store->reads);
+    }
+  for (guint i = 0; i < READER_THREADS; i++)
+    if (store->rconns[i] != NULL)
+      store->backend->disconnect (store->rconns[i]);
+  writer_drop_connection (store);
+  g_queue_clear_full (&store->queue, (GDestroyNotify) arb_store_txn_free);
+  g_mutex_clear (&store->lock);
+  g_cond_clear (&store->cond);
+  g_free (store->target);
+  g_free (store->display);
+  g_free (store);
+}
+
+ArbStore *
+arb_store_open (const char *uri, const char *base_dir, const char *migrations_dir, GError **error)
+{
+  g_autoptr(ArbStore) store = g_new0 (ArbStore, 1);
+  g_autoptr(GPtrArray) migrations = NULL;
+
+  g_mutex_init (&store->lock);
+  g_cond_init (&store->cond);
+  g_queue_init (&store->queue);
+  if (!parse_uri (store, uri, base_dir, error))
+    return NULL;
+  migrations = load_migrations (migrations_dir, store->backend->name, error);
+  if (migrations == NULL)
+    return NULL;
+
+  store->wconn = store->backend->connect (store->target, error);
+  if (store->wconn == NULL)
+    {
+      g_prefix_error (error, "%s: ", store->display);
+      return NULL;
+    }
+  if (!apply_migrations (store, store->wconn, migrations, error))
+    return NULL;
+  if ((store->backend->ensure_partitions != NULL
+       && !store->backend->ensure_partitions (store->wconn, PARTITION_MONTHS, error))
+      || !store->backend->prepare (store->wconn, error))
+    {
+      g_prefix_error (error, "%s: ", store->display);
+      return NULL;
+    }
+  for (guint i = 0; i < READER_THREADS; i++)
+    {
+      store->rconns[i] = connect_prepared (store, error);
+      if (store->rconns[i] == NULL)
+        {
+          g_prefix_error (error, "%s: ", store->display);
+          return NULL;
+        }
+    }
+
+  store->next_maintenance_us = g_get_monotonic_time () + MAINTENANCE_EVERY_US;
+  store->writer = g_thread_new ("arb-store-writer", writer_main, store);
+  store->reads = g_async_queue_new ();
+  for (guint i = 0; i < READER_THREADS; i++)
+    {
+      ReaderArgs *args = g_new0 (ReaderArgs, 1);
+      args->store = store;
+      args->conn = g_steal_pointer (&store->rconns[i]);
+      store->readers[i] = g_thread_new ("arb-store-reader", reader_main, args);
+    }
+  return g_steal_pointer (&store);
+}
+
+const char *
+arb_store_backend (ArbStore *store)
+{
+  return store->backend->name;
+}
+
+const char *
+arb_store_display_uri (ArbStore *store)
+{
+  return store->display;
+}
+
+int
+arb_store_schema_version (ArbStore *store)
+{
+  return store->schema_version;
+}
+
+void
+arb_store_get_stats (ArbStore *store, ArbStoreStats *out)
+{
+  g_mutex_lock (&store->lock);
+  *out = store->stats;
+  out->queued = store->queue.length;
+  g_mutex_unlock (&store->lock);
+}
+
+void
+arb_store_hold_writer (ArbStore *store, gboolean hold)
+{
+  g_mutex_lock (&store->lock);
+  store->held = hold;
+  g_cond_signal (&store->cond);
+  g_mutex_unlock (&store->lock);
+}
+
+gboolean
+arb_store_load (ArbStore *store, const ArbStoreLoadFuncs *funcs, gint64 idempotency_since_us, gpointer data,
+                GError **error)
+{
+  gpointer conn;
+  gboolean ok;
+
+  /* a connection of its own, so that the callbacks run on this thread */
+  conn = store->backend->connect (store->target, error);
+  if (conn == NULL)
+    {
+      g_prefix_error (error, "%s: load: ", store->display);
+      return FALSE;
+    }
+  ok = store->backend->load (conn, funcs, idempotency_since_us, data, error);
+  store->backend->disconnect (conn);
+  if (!ok)
+    g_prefix_error (error, "%s: load: ", store->display);
+  return ok;
+}
+
+gboolean
+arb_store_ensure_partitions (ArbStore *store, guint months_ahead, GError **error)
+{
+  gpointer conn;
+  gboolean ok;
+
+  if (store->backend->ensure_partitions == NULL)
+    return TRUE;
+  conn = store->backend->connect (store->target, error);
+  ok = conn != NULL && store->backend->ensure_partitions (conn, months_ahead, error);
+  if (conn != NULL)
+    store->backend->disconnect (conn);
+  if (!ok)
+    g_prefix_error (error, "%s: partitions: ", store->display);
+  return ok;
+}
+
+static gboolean
+fail_at_once (gpointer data)
+{
+  ArbStoreTxn *txn = data;
+  txn_dispatch (txn);
+  return G_SOURCE_REMOVE;
+}
+
+void
+arb_store_commit_async (ArbStore *store, ArbStoreTxn *txn, ArbStoreDoneFunc done, gpointer data)
+{
+  txn->done = done;
+  txn->done_data = data;
+  txn->context = g_main_context_ref_thread_default ();
+
+  g_mutex_lock (&store->lock);
+  if (store->queue.length >= QUEUE_CAP)
+    {
+      store->stats.txns_failed++;
+      g_mutex_unlock (&store->lock);
+      g_set_error (&txn->error, ARB_STORE_ERROR, ARB_STORE_ERROR_UNAVAILABLE,
+                   "%s: %u commits are waiting already", store->display, (guint) QUEUE_CAP);
+      if (done == NULL)
+        arb_store_txn_free (txn);
+      else
+        {
+          /* never call back before this function has returned */
+          GSource *source = g_idle_source_new ();
+          g_source_set_priority (source, G_PRIORITY_DEFAULT);
+          g_source_set_callback (source, fail_at_once, txn, (GDestroyNotify) arb_store_txn_free);
+          g_source_attach (source, txn->context);
+          g_source_unref (source);
+        }
+      return;
+    }
+  g_queue_push_tail (&store->queue, txn);
+  g_cond_signal (&store->cond);
+  g_mutex_unlock (&store->lock);
+}
+
+gboolean
+arb_store_commit_sync (ArbStore *store, ArbStoreTxn *txn, GError **error)
+{
+  ArbStoreWaiter waiter = { 0 };
+  gboolean ok;
+
+  g_mutex_init (&waiter.lock);
+  g_cond_init (&waiter.cond);
+  txn->waiter = &waiter;
+  g_mutex_lock (&store->lock);
+  g_queue_push_tail (&store->queue, txn);
+  g_cond_signal (&store->cond);
+  g_mutex_unlock (&store->lock);
+  waiter_wait (&waiter);
+  g_mutex_clear (&waiter.lock);
+  g_cond_clear (&waiter.cond);
+  ok = txn->error == NULL;
+  if (!ok)
+    g_propagate_error (error, g_steal_pointer (&txn->error));
+  arb_store_txn_free (txn);
+  return ok;
+}
+
+void
+arb_store_list_trades_async (ArbStore *store, const char *assessment_id, gint64 before_seq, guint limit,
+                             ArbStoreTradesFunc done, gpointer data)
+{
+  ReadJob *job = read_job_new (run_list_trades, assessment_id, before_seq, limit);
+  job->trades_done = done;
+  job->done_data = data;
+  job->context = g_main_context_ref_thread_default ();
+  g_async_queue_push (store->reads, job);
+}
+
+GPtrArray *
+arb_store_list_trades_sync (ArbStore *store, const char *assessment_id, gint64 before_seq, guint limit,
+                            GError **error)
+{
+  return read_sync (store, read_job_new (run_list_trades, assessment_id, before_seq, limit), error);
+}
+
+GPtrArray *
+arb_store_list_closed_positions_sync (ArbStore *store, const char *assessment_id, guint limit, GError **error)
+{
+  return read_sync (store, read_job_new (run_list_closed_positions, assessment_id, 0, limit), error);
+}
+
+GPtrArray *
+arb_store_outbox_pending_sync (ArbStore *store, guint limit, GError **error)
+{
+  return read_sync (store, read_job_new (run_outbox_pending, NULL, 0, limit), error);
+}
+
+GPtrArray *
+arb_store_audit_ledger_sync (ArbStore *store, GError **error)
+{
+  return read_sync (store, read_job_new (run_audit_ledger, NULL, 0, 0), error);
+}

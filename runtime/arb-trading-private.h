@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "arb-host-private.h"
+#include "arb-ledger-private.h"
+
+G_BEGIN_DECLS
+
+/* Typed failures of the trading core; the REST layer maps each to its HTTP
+ * status and error code (doc/api.md). */
+#define ARB_TRADING_ERROR (arb_trading_error_quark ())
+typedef enum {
+  ARB_TRADING_ERROR_VALIDATION,            /* 400 VALIDATION_ERROR */
+  ARB_TRADING_ERROR_UNAUTHENTICATED,       /* 401 */
+  ARB_TRADING_ERROR_FORBIDDEN,             /* 403 */
+  ARB_TRADING_ERROR_NOT_FOUND,             /* 404 */
+  ARB_TRADING_ERROR_ASSESSMENT_NOT_ACTIVE, /* 409 */
+  ARB_TRADING_ERROR_MARKET_CLOSED,         /* 409 */
+  ARB_TRADING_ERROR_IDEMPOTENCY_MISMATCH,  /* 422 IDEMPOTENCY_KEY_REUSED */
+  ARB_TRADING_ERROR_INSUFFICIENT_BALANCE,  /* 422 */
+  ARB_TRADING_ERROR_RISK_LIMIT,            /* 422 RISK_LIMIT_EXCEEDED */
+  ARB_TRADING_ERROR_DRAWDOWN_LIMIT,        /* 422 DRAWDOWN_LIMIT_EXCEEDED */
+  ARB_TRADING_ERROR_MARKET_DATA,           /* 503 MARKET_DATA_UNAVAILABLE */
+  ARB_TRADING_ERROR_RISK_UNAVAILABLE,      /* 503 RISK_UNAVAILABLE: a risk instance is down */
+  ARB_TRADING_ERROR_STORE,                 /* 503 STORE_UNAVAILABLE */
+  ARB_TRADING_ERROR_PAYLOAD_TOO_LARGE,     /* 413 */
+  ARB_TRADING_ERROR_INTERNAL,              /* 500 */
+} ArbTradingError;
+GQuark      arb_trading_error_quark (void);
+const char *arb_trading_error_code (int code);
+guint       arb_trading_error_status (int code);
+
+/* [market-class:crypto], [market-class:prediction], [market:ID] */
+typedef struct {
+  gint64 slippage_bps;
+  gint64 fee_bps;
+  gint64 max_quote_age_ms;
+} ArbMarketRules;
+
+/* [program:NAME] */
+typedef struct {
+  char      *name;
+  ArbDecimal starting_balance;
+  ArbDecimal leverage;
+  GStrv      risk; /* [risk:INSTANCE] names */
+} ArbProgram;
+
+/* the live state of one assessment */
+typedef struct {
+  ArbAssessmentRow *row;       /* owned */
+  GPtrArray        *positions; /* open ArbPositionRow, owned */
+  /* one ledger change of an assessment is in flight at a time; the rest wait
+   * here (a queue per account keeps each account's commits in order and makes
+   * undoing a failed commit exact) */
+  gboolean          busy;
+  GQueue            waiting;   /* ArbAccountTask */
+} ArbAccount;
+
+typedef void (*ArbAccountTaskFunc) (ArbAccount *account, gpointer data);
+
+/* an execution estimate: what a fill would be now */
+typedef struct {
+  gboolean   is_buy;
+  ArbDecimal quantity;
+  ArbDecimal ref_price;  /* bid, ask, or last when the feed has no book */
+  ArbDecimal price;      /* with slippage */
+  ArbDecimal notional;   /* price × quantity */
+  ArbDecimal fee;
+  ArbDecimal margin;     /* notional / leverage; prediction: the notional */
+  char      *quote_source;
+  gint64     quote_time_us;
+} ArbFill;
+
+void arb_fill_clear (ArbFill *fill);
+
+typedef struct _ArbTrading ArbTrading;
+
+/* reads [program:*], [market-class:*], [market:*] from the config; problems
+ * go to @problems */
+ArbTrading *arb_trading_new (ArbHost *host, GPtrArray *problems);
+void        arb_trading_free (ArbTrading *trading);
+/* the schemas, for --check-config and the reference */
+const ArbConfigKey *arb_trading_program_schema (void);
+const ArbConfigKey *arb_trading_class_schema (void);
+const ArbConfigKey *arb_trading_market_schema (void);
+
+ArbProgram *arb_trading_get_program (ArbTrading *trading, const char *name);
+GStrv       arb_trading_program_names (ArbTrading *trading);
+void        arb_trading_market_rules (ArbTrading *trading, const char *market, ArbMarketRules *out);
+
+/* the ledger in memory */
+void        arb_trading_add_account (ArbTrading *trading, ArbAssessmentRow *row); /* takes it */
+void        arb_trading_add_position (ArbTrading *trading, ArbPositionRow *row);  /* takes it; open only */
+ArbAccount *arb_trading_get_account (ArbTrading *trading, const char *id);
+/* (element-type ArbAccount) (transfer container) */
+GPtrArray  *arb_trading_list_accounts (ArbTrading *trading, const char *owner);
+ArbPositionRow *arb_trading_get_position (ArbTrading *trading, const char *id, ArbAccount **account_out);
+gint64      arb_trading_next_trade_seq (ArbTrading *trading);
+void        arb_trading_set_trade_seq (ArbTrading *trading, gint64 last);
+
+/* runs @func with the account to itself: now if idle, else after the changes
+ * before it; the func must call arb_trading_account_release() when its change
+ * is done (committed or undone) */
+void arb_trading_account_run (ArbTrading *trading, ArbAccount *account, ArbAccountTaskFunc func, gpointer data);
+void arb_trading_account_release (ArbTrading *trading, ArbAccount *account);
+
+/* Pure pricing. A market is tradable when its status is open (or unknown) and
+ * its quote is younger than max_quote_age. */
+gboolean arb_trading_quote_for (ArbTrading *trading, const char *market, ArbQuote **quote_out, GError **error);
+gboolean arb_trading_estimate (ArbTrading *trading, const ArbProgram *program, const char *market,
+                               const ArbQuote *quote, gboolean is_buy, ArbDecimal quantity, ArbFill *out,
+                               GError **error);
+/* the mark of an open position: bid for longs, ask for shorts (last when
+ * the feed has no book); FALSE when the book has no price */
+gboolean arb_trading_mark (ArbTrading *trading, const ArbPositionRow *pos, ArbDecimal *mark, gint64 *mark_time_us,
+                           char **source);
+/* (exit − entry) × qty for longs, (entry − exit) × qty for shorts */
+gboolean arb_position_pnl (const ArbPositionRow *pos, ArbDecimal exit_price, ArbDecimal quantity, ArbDecimal *out,
+                           GError **error);
+/* balance + unrealised P&L (positions without a price count at entry) */
+typedef struct {
+  ArbDecimal equity;
+  ArbDecimal unrealized;
+  ArbDecimal used_margin;
+  ArbDecimal free_margin;
+} ArbAccountValue;
+gboolean arb_trading_value (ArbTrading *trading, ArbAccount *account, ArbAccountValue *out, GError **error);
+
+G_END_DECLS

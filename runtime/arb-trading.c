@@ -1,0 +1,582 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include <string.h>
+
+#include "arb-trading-private.h"
+#include "arb-util-private.h"
+
+G_DEFINE_QUARK (arb-trading-error-quark, arb_trading_error)
+
+static const struct {
+  const char *code;
+  guint       status;
+} error_table[] = {
+  [ARB_TRADING_ERROR_VALIDATION] = { "VALIDATION_ERROR", 400 },
+  [ARB_TRADING_ERROR_UNAUTHENTICATED] = { "UNAUTHENTICATED", 401 },
+  [ARB_TRADING_ERROR_FORBIDDEN] = { "FORBIDDEN", 403 },
+  [ARB_TRADING_ERROR_NOT_FOUND] = { "NOT_FOUND", 404 },
+  [ARB_TRADING_ERROR_ASSESSMENT_NOT_ACTIVE] = { "ASSESSMENT_NOT_ACTIVE", 409 },
+  [ARB_TRADING_ERROR_MARKET_CLOSED] = { "MARKET_CLOSED", 409 },
+  [ARB_TRADING_ERROR_IDEMPOTENCY_MISMATCH] = { "IDEMPOTENCY_KEY_REUSED", 422 },
+  [ARB_TRADING_ERROR_INSUFFICIENT_BALANCE] = { "INSUFFICIENT_BALANCE", 422 },
+  [ARB_TRADING_ERROR_RISK_LIMIT] = { "RISK_LIMIT_EXCEEDED", 422 },
+  [ARB_TRADING_ERROR_DRAWDOWN_LIMIT] = { "DRAWDOWN_LIMIT_EXCEEDED", 422 },
+  [ARB_TRADING_ERROR_MARKET_DATA] = { "MARKET_DATA_UNAVAILABLE", 503 },
+  [ARB_TRADING_ERROR_RISK_UNAVAILABLE] = { "RISK_UNAVAILABLE", 503 },
+  [ARB_TRADING_ERROR_STORE] = { "STORE_UNAVAILABLE", 503 },
+  [ARB_TRADING_ERROR_PAYLOAD_TOO_LARGE] = { "PAYLOAD_TOO_LARGE", 413 },
+  [ARB_TRADING_ERROR_INTERNAL] = { "INTERNAL", 500 },
+};
+
+const char *
+arb_trading_error_code (int code)
+{
+  if (code < 0 || (guint) code >= G_N_ELEMENTS (error_table))
+    return "INTERNAL";
+  return error_table[code].code;
+}
+
+guint
+arb_trading_error_status (int code)
+{
+  if (code < 0 || (guint) code >= G_N_ELEMENTS (error_table))
+    return 500;
+  return error_table[code].status;
+}
+
+static const ArbConfigKey program_schema[] = {
+  { "starting_balance", ARB_CFG_DECIMAL, ARB_CFG_REQUIRED, NULL, 1, 1000000000, NULL,
+    "the virtual balance an assessment of this program starts with" },
+  { "leverage", ARB_CFG_DECIMAL, 0, "1", 1, 1000, NULL,
+    "crypto margin = notional / leverage; prediction positions always cost their whole notional" },
+  { "risk", ARB_CFG_STRV, 0, NULL, 0, 0, NULL, "[risk:INSTANCE] groups whose rules apply to this program" },
+  { NULL }
+};
+
+static const ArbConfigKey class_schema[] = {
+  { "slippage_bps", ARB_CFG_INT, 0, "5", 0, 5000, NULL,
+    "a buy fills at ask × (1 + bps/10000), a sell at bid × (1 − bps/10000)" },
+  { "fee_bps", ARB_CFG_INT, 0, "10", 0, 5000, NULL, "fee = notional × bps/10000, rounded up to 8 decimals" },
+  { "max_quote_age", ARB_CFG_DURATION, 0, "30s", 1, 86400000, NULL,
+    "a market is tradable only while its latest quote is younger than this" },
+  { NULL }
+};
+
+/* [market:ID] overrides whatever it sets; nothing is set by default */
+static const ArbConfigKey market_schema[] = {
+  { "slippage_bps", ARB_CFG_INT, 0, NULL, 0, 5000, NULL, "overrides the class's slippage_bps" },
+  { "fee_bps", ARB_CFG_INT, 0, NULL, 0, 5000, NULL, "overrides the class's fee_bps" },
+  { "max_quote_age", ARB_CFG_DURATION, 0, NULL, 1, 86400000, NULL, "overrides the class's max_quote_age" },
+  { NULL }
+};
+
+typedef struct {
+  ArbAccountTaskFunc func;
+  gpointer           data;
+} ArbAccountTask;
+
+struct _ArbTrading {
+  ArbHost        *host;
+  GHashTable     *programs;  /* name → ArbProgram */
+  ArbMarketRules  classes[2]; /* crypto, prediction */
+  GHashTable     *markets;   /* id → ArbMarketRules */
+  GHashTable     *accounts;  /* id → ArbAccount */
+  GHashTable     *positions; /* id → ArbPositionRow (owned by the account) */
+  GHashTable     *position_account; /* position id → ArbAccount */
+  gint64          last_trade_seq;
+};
+
+const ArbConfigKey *
+arb_trading_program_schema (void)
+{
+  return program_schema;
+}
+
+const ArbConfigKey *
+arb_trading_class_schema (void)
+{
+  return class_schema;
+}
+
+const ArbConfigKey *
+arb_trading_market_schema (void)
+{
+  return market_schema;
+}
+
+static void
+program_free (gpointer data)
+{
+  ArbProgram *p = data;
+  g_free (p->name);
+  g_strfreev (p->risk);
+  g_free (p);
+}
+
+static void
+account_free (gpointer data)
+{
+  ArbAccount *a = data;
+  arb_assessment_row_free (a->row);
+  g_ptr_array_unref (a->positions);
+  g_queue_clear_full (&a->waiting, g_free);
+  g_free (a);
+}
+
+static void
+read_rules (ArbConfigValues *values, ArbMarketRules *rules)
+{
+  if (arb_config_values_is_set (values, "slippage_bps"))
+    rules->slippage_bps = arb_config_values_get_int (values, "slippage_bps");
+  if (arb_config_values_is_set (values, "fee_bps"))
+    rules->fee_bps = arb_config_values_get_int (values, "fee_bps");
+  if (arb_config_values_is_set (values, "max_quote_age"))
+    rules->max_quote_age_ms = arb_config_values_get_duration_ms (values, "max_quote_age");
+}
+
+ArbTrading *
+arb_trading_new (ArbHost *host, GPtrArray *problems)
+{
+  ArbTrading *t = g_new0 (ArbTrading, 1);
+  g_auto(GStrv) groups = arb_config_get_groups (host->config);
+  const char *path = arb_config_get_path (host->config);
+  static const char *const class_names[] = { "crypto", "prediction", NULL };
+
+  t->host = host;
+  t->programs = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, program_free);
+  t->markets = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  t->accounts = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, account_free);
+  t->positions = g_hash_table_new (g_str_hash, g_str_equal);
+  t->position_account = g_hash_table_new (g_str_hash, g_str_equal);
+
+  /* class defaults come from the schema's fallbacks, also with no group */
+  for (guint c = 0; c < 2; c++)
+    {
+      g_autofree char *group = g_strdup_printf ("market-class:%s", class_names[c]);
+      const ArbConfigKey *schemas[] = { class_schema, NULL };
+      g_autoptr(ArbConfigValues) v = arb_config_check_group (host->config, group, schemas, problems);
+      read_rules (v, &t->classes[c]);
+    }
+
+  for (guint i = 0; groups[i] != NULL; i++)
+    {
+      const char *group = groups[i];
+      if (g_str_has_prefix (group, "program:"))
+        {
+          const ArbConfigKey *schemas[] = { program_schema, NULL };
+          g_autoptr(ArbConfigValues) v = arb_config_check_group (host->config, group, schemas, problems);
+          ArbProgram *p = g_new0 (ArbProgram, 1);
+          const char *const *risk;
+
+          p->name = g_strdup (group + strlen ("program:"));
+          p->starting_balance = arb_config_values_get_decimal (v, "starting_balance");
+          p->leverage = arb_config_values_get_decimal (v, "leverage");
+          risk = arb_config_values_get_strv (v, "risk");
+          p->risk = g_strdupv ((char **) risk);
+          for (guint r = 0; risk[r] != NULL; r++)
+            {
+              g_autofree char *rg = g_strdup_printf ("risk:%s", risk[r]);
+              if (!arb_config_has_group (host->config, rg))
+                arb_config_problems_add (problems, path, group, "risk",
+                                         "risk=%s names no [%s] group", risk[r], rg);
+            }
+          if (*p->name == '\0')
+            arb_config_problems_add (problems, path, group, NULL, "a program needs a name: [program:NAME]");
+          g_hash_table_replace (t->programs, p->name, p);
+        }
+      else if (g_str_has_prefix (group, "market-class:"))
+        {
+          const char *name = group + strlen ("market-class:");
+          if (!g_strv_contains (class_names, name))
+            {
+              const char *near = arb_closest_word (name, class_names);
+              arb_config_problems_add (problems, path, group, NULL,
+                                       "unknown market class \"%s\" (%s%s%sknown: crypto, prediction)", name,
+                                       near != NULL ? "did you mean \"" : "", near != NULL ? near : "",
+                                       near != NULL ? "\"? " : "");
+            }
+        }
+      else if (g_str_has_prefix (group, "market:"))
+        {
+          const char *id = group + strlen ("market:");
+          const ArbConfigKey *schemas[] = { market_schema, NULL };
+          g_autoptr(ArbConfigValues) v = arb_config_check_group (host->config, group, schemas, problems);
+          ArbMarketRules *rules = g_new0 (ArbMarketRules, 1);
+          const char *cls = arb_market_class (id);
+
+          if (!arb_market_id_is_valid (id))
+            arb_config_problems_add (problems, path, group, NULL,
+                                     "\"%s\" is not a market id (crypto:BASE-QUOTE, polymarket:TOKEN, "
+                                     "kalshi:TICKER:yes|no)",
+                                     id);
+          *rules = t->classes[cls != NULL && g_str_equal (cls, "prediction") ? 1 : 0];
+          read_rules (v, rules);
+          g_hash_table_replace (t->markets, g_strdup (id), rules);
+        }
+    }
+  return t;
+}
+
+void
+arb_trading_free (ArbTrading *trading)
+{
+  if (trading == NULL)
+    return;
+  g_hash_table_unref (trading->position_account);
+  g_hash_table_unref (trading->positions);
+  g_hash_table_unref (trading->accounts);
+  g_hash_table_unref (trading->markets);
+  g_hash_table_unref (trading->programs);
+  g_free (trading);
+}
+
+ArbProgram *
+arb_trading_get_program (ArbTrading *trading, const char *name)
+{
+  return g_hash_table_lookup (trading->programs, name);
+}
+
+GStrv
+arb_trading_program_names (ArbTrading *trading)
+{
+  g_autoptr(GStrvBuilder) b = g_strv_builder_new ();
+  GHashTableIter it;
+  gpointer k;
+  g_hash_table_iter_init (&it, trading->programs);
+  while (g_hash_table_iter_next (&it, &k, NULL))
+    g_strv_builder_add (b, k);
+  return g_strv_builder_end (b);
+}
+
+void
+arb_trading_market_rules (ArbTrading *trading, const char *market, ArbMarketRules *out)
+{
+  ArbMarketRules *r = g_hash_table_lookup (trading->markets, market);
+  const char *cls;
+  if (r != NULL)
+    {
+      *out = *r;
+      return;
+    }
+  cls = arb_market_class (market);
+  *out = trading->classes[cls != NULL && g_str_equal (cls, "prediction") ? 1 : 0];
+}
+
+/* ------------------------------------------------------------------------ */
+/* The ledger in memory                                                     */
+
+void
+arb_trading_add_account (ArbTrading *trading, ArbAssessmentRow *row)
+{
+  ArbAccount *a = g_new0 (ArbAccount, 1);
+  a->row = row;
+  a->positions = g_ptr_array_new_with_free_func ((GDestroyNotify) arb_position_row_free);
+  g_queue_init (&a->waiting);
+  g_hash_table_replace (trading->accounts, row->id, a);
+}
+
+void
+arb_trading_add_position (ArbTrading *trading, ArbPositionRow *row)
+{
+  ArbAccount *a = g_hash_table_lookup (trading->accounts, row->assessment_id);
+  if (a == NULL)
+    {
+      g_warning ("position %s belongs to no known assessment %s; ignored", row->id, row->assessment_id);
+      arb_position_row_free (row);
+      return;
+    }
+  g_ptr_array_add (a->positions, row);
+  g_hash_table_replace (trading->positions, row->id, row);
+  g_hash_table_replace (trading->position_account, row->id, a);
+}
+
+ArbAccount *
+arb_trading_get_account (ArbTrading *trading, const char *id)
+{
+  return id != NULL ? g_hash_table_lookup (trading->accounts, id) : NULL;
+}
+
+static gint
+compare_accounts (gconstpointer a, gconstpointer b)
+{
+  const ArbAccount *x = *(ArbAccount *const *) a;
+  const ArbAccount *y = *(ArbAccount *const *) b;
+  if (x->row->created_us != y->row->created_us)
+    return x->row->created_us < y->row->created_us ? -1 : 1;
+  return strcmp (x->row->id, y->row->id);
+}
+
+GPtrArray *
+arb_trading_list_accounts (ArbTrading *trading, const char *owner)
+{
+  GPtrArray *out = g_ptr_array_new ();
+  GHashTableIter it;
+  gpointer v;
+  g_hash_table_iter_init (&it, trading->accounts);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    {
+      ArbAccount *a = v;
+      if (owner == NULL || g_str_equal (a->row->owner, owner))
+        g_ptr_array_add (out, a);
+    }
+  g_ptr_array_sort (out, compare_accounts);
+  return out;
+}
+
+ArbPositionRow *
+arb_trading_get_position (ArbTrading *trading, const char *id, ArbAccount **account_out)
+{
+  ArbPositionRow *p = g_hash_table_lookup (trading->positions, id);
+  if (account_out != NULL)
+    *account_out = p != NULL ? g_hash_table_lookup (trading->position_account, id) : NULL;
+  return p;
+}
+
+/* the saga calls these when a position closes or a reservation is undone */
+void arb_trading_remove_position (ArbTrading *trading, ArbAccount *account, ArbPositionRow *pos);
+void arb_trading_insert_position (ArbTrading *trading, ArbAccount *account, ArbPositionRow *pos);
+
+void
+arb_trading_remove_position (ArbTrading *trading, ArbAccount *account, ArbPositionRow *pos)
+{
+  g_hash_table_remove (trading->positions, pos->id);
+  g_hash_table_remove (trading->position_account, pos->id);
+  g_ptr_array_remove (account->positions, pos); /* frees it */
+}
+
+void
+arb_trading_insert_position (ArbTrading *trading, ArbAccount *account, ArbPositionRow *pos)
+{
+  g_ptr_array_add (account->positions, pos);
+  g_hash_table_replace (trading->positions, pos->id, pos);
+  g_hash_table_replace (trading->position_account, pos->id, account);
+}
+
+gint64
+arb_trading_next_trade_seq (ArbTrading *trading)
+{
+  return ++trading->last_trade_seq;
+}
+
+void
+arb_trading_set_trade_seq (ArbTrading *trading, gint64 last)
+{
+  if (last > trading->last_trade_seq)
+    trading->last_trade_seq = last;
+}
+
+void
+arb_trading_account_run (ArbTrading *trading, ArbAccount *account, ArbAccountTaskFunc func, gpointer data)
+{
+  if (!account->busy)
+    {
+      account->busy = TRUE;
+      func (account, data);
+      return;
+    }
+  {
+    ArbAccountTask *task = g_new0 (ArbAccountTask, 1);
+    task->func = func;
+    task->data = data;
+    g_queue_push_tail (&account->waiting, task);
+  }
+}
+
+void
+arb_trading_account_release (ArbTrading *trading, ArbAccount *account)
+{
+  ArbAccountTask *next;
+  g_return_if_fail (account->busy);
+  next = g_queue_pop_head (&account->waiting);
+  if (next == NULL)
+    {
+      account->busy = FALSE;
+      return;
+    }
+  /* the account stays busy and passes to the next in line */
+  next->func (account, next->data);
+  g_free (next);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Pricing                                                                  */
+
+void
+arb_fill_clear (ArbFill *fill)
+{
+  g_clear_pointer (&fill->quote_source, g_free);
+}
+
+gboolean
+arb_trading_quote_for (ArbTrading *trading, const char *market, ArbQuote **quote_out, GError **error)
+{
+  ArbMarketRules rules;
+  ArbMarketStatusInfo status = { 0 };
+  g_autoptr(ArbQuote) quote = NULL;
+  gint64 age_ms, when;
+
+  if (arb_price_book_get_status (trading->host->book, market, &status))
+    {
+      g_autofree char *reason = status.reason;
+      if (status.state != ARB_MARKET_OPEN)
+        {
+          g_set_error (error, ARB_TRADING_ERROR, ARB_TRADING_ERROR_MARKET_CLOSED, "market %s is %s%s%s", market,
+                       arb_market_state_to_string (status.state), reason != NULL ? ": " : "",
+                       reason != NULL ? reason : "");
+          return FALSE;
+        }
+    }
+  arb_trading_market_rules (trading, market, &rules);
+  quote = arb_price_book_get (trading->host->book, market);
+  if (quote == NULL)
+    {
+      g_set_error (error, ARB_TRADING_ERROR, ARB_TRADING_ERROR_MARKET_DATA, "no quote for %s yet", market);
+      return FALSE;
+    }
+  /* the source's own time when it gives one: a fresh delivery of an old
+   * price is still an old price */
+  when = quote->source_time_us != 0 ? MIN (quote->source_time_us, quote->receive_time_us) : quote->receive_time_us;
+  age_ms = (arb_now_us () - when) / 1000;
+  if (age_ms > rules.max_quote_age_ms)
+    {
+      g_set_error (error, ARB_TRADING_ERROR, ARB_TRADING_ERROR_MARKET_DATA,
+                   "the latest quote for %s is %" G_GINT64_FORMAT " ms old, older than max_quote_age %" G_GINT64_FORMAT
+                   " ms",
+                   market, age_ms, rules.max_quote_age_ms);
+      return FALSE;
+    }
+  *quote_out = g_steal_pointer (&quote);
+  return TRUE;
+}
+
+/* price × (1 ± bps/10000), rounded against the trader */
+static gboolean
+apply_slippage (ArbDecimal ref, gint64 bps, gboolean is_buy, ArbDecimal *out, GError **error)
+{
+  ArbDecimal factor;
+  if (!arb_decimal_from_fraction (is_buy ? 10000 + bps : 10000 - bps, 10000, ARB_ROUND_EXACT, &factor, error))
+    return FALSE;
+  return arb_decimal_mul (ref, factor, is_buy ? ARB_ROUND_CEILING : ARB_ROUND_FLOOR, out, error);
+}
+
+static gboolean
+fee_for (ArbDecimal notional, gint64 bps, ArbDecimal *out, GError **error)
+{
+  ArbDecimal rate;
+  if (!arb_decimal_from_fraction (bps, 10000, ARB_ROUND_EXACT, &rate, error))
+    return FALSE;
+  return arb_decimal_mul (notional, rate, ARB_ROUND_CEILING, out, error);
+}
+
+gboolean
+arb_trading_estimate (ArbTrading *trading, const ArbProgram *program, const char *market, const ArbQuote *quote,
+                      gboolean is_buy, ArbDecimal quantity, ArbFill *out, GError **error)
+{
+  ArbMarketRules rules;
+  ArbDecimal ref;
+  gboolean prediction = g_strcmp0 (arb_market_class (market), "prediction") == 0;
+  g_autoptr(GError) local = NULL;
+  char a[ARB_DECIMAL_BUFSIZE];
+
+  memset (out, 0, sizeof *out);
+  arb_trading_market_rules (trading, market, &rules);
+  if (!(is_buy ? arb_quote_get_ask (quote, &ref) : arb_quote_get_bid (quote, &ref)) && !arb_quote_get_last (quote, &ref))
+    {
+      g_set_error (error, ARB_TRADING_ERROR, ARB_TRADING_ERROR_MARKET_DATA, "the quote for %s has no %s price",
+                   market, is_buy ? "ask" : "bid");
+      return FALSE;
+    }
+  if (ref.raw <= 0)
+    {
+      g_set_error (error, ARB_TRADING_ERROR, ARB_TRADING_ERROR_MARKET_DATA, "the quote for %s has no %s side",
+                   market, is_buy ? "ask" : "bid");
+      return FALSE;
+    }
+  out->is_buy = is_buy;
+  out->quantity = quantity;
+  out->ref_price = ref;
+  if (!apply_slippage (ref, rules.slippage_bps, is_buy, &out->price, &local)
+      || !arb_decimal_mul (out->price, quantity, ARB_ROUND_HALF_EVEN, &out->notional, &local)
+      || !fee_for (out->notional, rules.fee_bps, &out->fee, &local))
+    {
+      g_set_error (error, ARB_TRADING_ERROR, ARB_TRADING_ERROR_VALIDATION, "the order is too large: %s",
+                   local->message);
+      return FALSE;
+    }
+  if (prediction && (out->price.raw <= 0 || out->price.raw >= ARB_DECIMAL_SCALE))
+    {
+      g_set_error (error, ARB_TRADING_ERROR, ARB_TRADING_ERROR_MARKET_CLOSED,
+                   "%s would fill at %s, outside (0, 1): the market is effectively decided", market,
+                   arb_decimal_format (out->price, a));
+      return FALSE;
+    }
+  if (prediction || program == NULL)
+    out->margin = out->notional;
+  else if (!arb_decimal_div (out->notional, program->leverage, ARB_ROUND_CEILING, &out->margin, &local))
+    {
+      g_set_error (error, ARB_TRADING_ERROR, ARB_TRADING_ERROR_VALIDATION, "margin: %s", local->message);
+      return FALSE;
+    }
+  if (out->notional.raw <= 0)
+    {
+      g_set_error (error, ARB_TRADING_ERROR, ARB_TRADING_ERROR_VALIDATION,
+                   "quantity %s is too small: the notional rounds to zero", arb_decimal_format (quantity, a));
+      return FALSE;
+    }
+  out->quote_source = g_strdup (quote->source);
+  out->quote_time_us = quote->source_time_us != 0 ? quote->source_time_us : quote->receive_time_us;
+  return TRUE;
+}
+
+gboolean
+arb_trading_mark (ArbTrading *trading, const ArbPositionRow *pos, ArbDecimal *mark, gint64 *mark_time_us,
+                  char **source)
+{
+  g_autoptr(ArbQuote) q = arb_price_book_get (trading->host->book, pos->market);
+  gboolean ok;
+  if (q == NULL)
+    return FALSE;
+  ok = pos->side == ARB_SIDE_LONG ? arb_quote_get_bid (q, mark) : arb_quote_get_ask (q, mark);
+  if (!ok || mark->raw <= 0)
+    ok = arb_quote_get_last (q, mark);
+  if (ok && mark_time_us != NULL)
+    *mark_time_us = q->source_time_us != 0 ? q->source_time_us : q->receive_time_us;
+  if (ok && source != NULL)
+    *source = g_strdup (q->source);
+  return ok;
+}
+
+gboolean
+arb_position_pnl (const ArbPositionRow *pos, ArbDecimal exit_price, ArbDecimal quantity, ArbDecimal *out,
+                  GError **error)
+{
+  ArbDecimal diff;
+  gboolean ok = pos->side == ARB_SIDE_LONG ? arb_decimal_sub (exit_price, pos->entry_price, &diff, error)
+                                           : arb_decimal_sub (pos->entry_price, exit_price, &diff, error);
+  return ok && arb_decimal_mul (diff, quantity, ARB_ROUND_HALF_EVEN, out, error);
+}
+
+gboolean
+arb_trading_value (ArbTrading *trading, ArbAccount *account, ArbAccountValue *out, GError **error)
+{
+  ArbDecimal unreal = ARB_DECIMAL_ZERO, used = ARB_DECIMAL_ZERO;
+
+  for (guint i = 0; i < account->positions->len; i++)
+    {
+      ArbPositionRow *p = g_ptr_array_index (account->positions, i);
+      ArbDecimal mark, pnl;
+      if (!arb_decimal_add (used, p->margin, &used, error))
+        return FALSE;
+      if (!arb_trading_mark (trading, p, &mark, NULL, NULL))
+        continue; /* no price yet: counted at entry */
+      if (!arb_position_pnl (p, mark, p->quantity, &pnl, error) || !arb_decimal_add (unreal, pnl, &unreal, error))
+        return FALSE;
+    }
+  out->unrealized = unreal;
+  out->used_margin = used;
+  if (!arb_decimal_add (account->row->balance, unreal, &out->equity, error)
+      || !arb_decimal_sub (out->equity, used, &out->free_margin, error))
+    return FALSE;
+  return TRUE;
+}
