@@ -608,6 +608,7 @@ conn_close (Conn *c)
   c->fd = -1;
   c->state = C_CLOSED;
   c->reused = FALSE;
+  c->write_blocked = FALSE;
   parser_reset (c);
 }
 

@@ -29,9 +29,11 @@ not_ok() {
 start_server() {
     local name=$1; shift
     "$PY" "$server_py" --port-file "$tmp/$name.port" --lifetime 60 "$@" &
-    pids+=($!)
-    for _ in $(seq 100); do
+    local pid=$!
+    pids+=("$pid")
+    for _ in $(seq 200); do
         [[ -s $tmp/$name.port ]] && break
+        kill -0 "$pid" 2>/dev/null || break
         sleep 0.05
     done
     port=$(cat "$tmp/$name.port" 2>/dev/null)
