@@ -121,24 +121,17 @@ arb_api_restore_idempotency (ArbApi *api, ArbIdempotencyRow *row)
 static char *
 error_json (const char *code, const char *message, const char *cid)
 {
-  g_autoptr(JsonBuilder) b = json_builder_new ();
-  g_autoptr(JsonGenerator) gen = json_generator_new ();
-  g_autoptr(JsonNode) root = NULL;
-
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "error");
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "code");
-  json_builder_add_string_value (b, code);
-  json_builder_set_member_name (b, "message");
-  json_builder_add_string_value (b, message);
-  json_builder_set_member_name (b, "correlationId");
-  json_builder_add_string_value (b, cid != NULL ? cid : "");
-  json_builder_end_object (b);
-  json_builder_end_object (b);
-  root = json_builder_get_root (b);
-  json_generator_set_root (gen, root);
-  return json_generator_to_data (gen, NULL);
+  ArbJson j;
+  arb_json_init (&j, 256);
+  arb_json_begin_object (&j);
+  arb_json_key (&j, "error");
+  arb_json_begin_object (&j);
+  arb_json_kv_string (&j, "code", code);
+  arb_json_kv_string (&j, "message", message);
+  arb_json_kv_string (&j, "correlationId", cid != NULL ? cid : "");
+  arb_json_end_object (&j);
+  arb_json_end_object (&j);
+  return arb_json_steal (&j, NULL);
 }
 
 static void
@@ -157,14 +150,12 @@ reply_error (SoupServerMessage *msg, const GError *error, const char *cid)
 }
 
 static void
-reply_builder (SoupServerMessage *msg, guint status, JsonBuilder *b)
+reply_writer (SoupServerMessage *msg, guint status, ArbJson *j)
 {
-  g_autoptr(JsonGenerator) gen = json_generator_new ();
-  g_autoptr(JsonNode) root = json_builder_get_root (b);
-  g_autofree char *body = NULL;
-  json_generator_set_root (gen, root);
-  body = json_generator_to_data (gen, NULL);
-  arb_http_reply_json (msg, status, body);
+  gsize len = 0;
+  char *body = arb_json_steal (j, &len);
+  soup_server_message_set_status (msg, status, NULL);
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, body, len);
 }
 
 #define FAIL(msg, cid, code, ...)                                                   \
@@ -396,24 +387,20 @@ pending_finish (Pending *p)
 static char *
 encode_trade_result (ArbApi *api, ArbSagaResult *r, gboolean with_order)
 {
-  g_autoptr(JsonBuilder) b = json_builder_new ();
-  g_autoptr(JsonGenerator) gen = json_generator_new ();
-  g_autoptr(JsonNode) root = NULL;
-
-  json_builder_begin_object (b);
+  ArbJson j;
+  arb_json_init (&j, 2048);
+  arb_json_begin_object (&j);
   if (with_order && r->order != NULL)
     {
-      json_builder_set_member_name (b, "order");
-      arb_json_add_order (b, r->order);
+      arb_json_key (&j, "order");
+      arb_json_add_order (&j, r->order);
     }
-  json_builder_set_member_name (b, "trade");
-  arb_json_add_trade (b, r->trade);
-  json_builder_set_member_name (b, "position");
-  arb_json_add_position (b, api->trading, r->position, FALSE);
-  json_builder_end_object (b);
-  root = json_builder_get_root (b);
-  json_generator_set_root (gen, root);
-  return json_generator_to_data (gen, NULL);
+  arb_json_key (&j, "trade");
+  arb_json_add_trade (&j, r->trade);
+  arb_json_key (&j, "position");
+  arb_json_add_position (&j, api->trading, r->position, FALSE);
+  arb_json_end_object (&j);
+  return arb_json_steal (&j, NULL);
 }
 
 static char *
@@ -629,11 +616,17 @@ post_orders (ArbApi *api, SoupServerMessage *msg, ArbPrincipal *who, const char 
             }
           else if (e->pending)
             {
-              /* answered when the first completes; pending_finish below
-               * unpauses this message, so pause it once more for that */
+              /* answered when the first completes (idem_complete): the
+               * message stays paused and counted in flight as pending_new
+               * left it; only the Pending goes. (Pausing it once more and
+               * letting pending_finish unpause it sent an empty 500 at once,
+               * and idem_complete then unpaused a finished message.) */
               g_ptr_array_add (e->waiters, g_object_ref (msg));
-              soup_server_message_pause (msg);
-              api->in_flight++;
+              g_object_unref (p->msg);
+              g_free (p->cid);
+              g_free (p);
+              arb_order_request_clear (&req);
+              return;
             }
           else
             {
@@ -733,19 +726,22 @@ get_assessments (ArbApi *api, SoupServerMessage *msg, ArbPrincipal *who, GHashTa
 {
   const char *user = query != NULL ? g_hash_table_lookup (query, "userId") : NULL;
   g_autoptr(GPtrArray) list = NULL;
-  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_auto(ArbJson) bj = { 0 };
+  ArbJson *b = &bj;
+
+  arb_json_init (b, 4096);
 
   if (user != NULL && !who->admin && !g_str_equal (user, who->subject))
     FAIL_RETURN (msg, cid, ARB_TRADING_ERROR_FORBIDDEN, "listing another user's assessments needs the admin role");
   list = arb_trading_list_accounts (api->trading, who->admin ? user : who->subject);
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "assessments");
-  json_builder_begin_array (b);
+  arb_json_begin_object (b);
+  arb_json_key (b, "assessments");
+  arb_json_begin_array (b);
   for (guint i = 0; i < list->len; i++)
     arb_json_add_assessment (b, api->trading, g_ptr_array_index (list, i));
-  json_builder_end_array (b);
-  json_builder_end_object (b);
-  reply_builder (msg, 200, b);
+  arb_json_end_array (b);
+  arb_json_end_object (b);
+  reply_writer (msg, 200, b);
 }
 
 typedef struct {
@@ -760,7 +756,10 @@ get_positions (ArbApi *api, SoupServerMessage *msg, ArbPrincipal *who, GHashTabl
   const char *id = query != NULL ? g_hash_table_lookup (query, "assessmentId") : NULL;
   const char *status = query != NULL ? g_hash_table_lookup (query, "status") : NULL;
   ArbAccount *a;
-  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_auto(ArbJson) bj = { 0 };
+  ArbJson *b = &bj;
+
+  arb_json_init (b, 4096);
   gboolean open = TRUE, closed = FALSE;
 
   if (id == NULL)
@@ -774,9 +773,9 @@ get_positions (ArbApi *api, SoupServerMessage *msg, ArbPrincipal *who, GHashTabl
     }
   if ((a = visible_account (api, msg, who, id, cid)) == NULL)
     return;
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "positions");
-  json_builder_begin_array (b);
+  arb_json_begin_object (b);
+  arb_json_key (b, "positions");
+  arb_json_begin_array (b);
   if (open)
     for (guint i = a->positions->len; i > 0; i--)
       arb_json_add_position (b, api->trading, g_ptr_array_index (a->positions, i - 1), TRUE);
@@ -789,9 +788,9 @@ get_positions (ArbApi *api, SoupServerMessage *msg, ArbPrincipal *who, GHashTabl
       for (guint i = 0; i < rows->len; i++)
         arb_json_add_position (b, api->trading, g_ptr_array_index (rows, i), FALSE);
     }
-  json_builder_end_array (b);
-  json_builder_end_object (b);
-  reply_builder (msg, 200, b);
+  arb_json_end_array (b);
+  arb_json_end_object (b);
+  reply_writer (msg, 200, b);
 }
 
 static char *
@@ -847,25 +846,28 @@ trades_done (GPtrArray *trades, const GError *error, gpointer data)
     }
   else
     {
-      g_autoptr(JsonBuilder) b = json_builder_new ();
+      g_auto(ArbJson) bj = { 0 };
+      ArbJson *b = &bj;
+
+      arb_json_init (b, 4096);
       guint shown = MIN (trades->len, r->limit);
-      json_builder_begin_object (b);
-      json_builder_set_member_name (b, "trades");
-      json_builder_begin_array (b);
+      arb_json_begin_object (b);
+      arb_json_key (b, "trades");
+      arb_json_begin_array (b);
       for (guint i = 0; i < shown; i++)
         arb_json_add_trade (b, g_ptr_array_index (trades, i));
-      json_builder_end_array (b);
-      json_builder_set_member_name (b, "nextCursor");
+      arb_json_end_array (b);
+      arb_json_key (b, "nextCursor");
       /* one row more than asked tells whether there is a next page */
       if (trades->len > r->limit)
         {
           g_autofree char *c = cursor_encode (((ArbTradeRow *) g_ptr_array_index (trades, shown - 1))->seq);
-          json_builder_add_string_value (b, c);
+          arb_json_string (b, c);
         }
       else
-        json_builder_add_null_value (b);
-      json_builder_end_object (b);
-      reply_builder (p->msg, 200, b);
+        arb_json_null (b);
+      arb_json_end_object (b);
+      reply_writer (p->msg, 200, b);
     }
   pending_finish (p);
   g_free (r);
@@ -899,12 +901,15 @@ static void
 get_markets (ArbApi *api, SoupServerMessage *msg, const char *cid)
 {
   g_auto(GStrv) ids = arb_price_book_list (api->host->book);
-  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_auto(ArbJson) bj = { 0 };
+  ArbJson *b = &bj;
+
+  arb_json_init (b, 4096);
   gint64 now = arb_now_us ();
 
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "markets");
-  json_builder_begin_array (b);
+  arb_json_begin_object (b);
+  arb_json_key (b, "markets");
+  arb_json_begin_array (b);
   for (guint i = 0; ids[i] != NULL; i++)
     {
       g_autoptr(ArbQuote) q = arb_price_book_get (api->host->book, ids[i]);
@@ -918,63 +923,63 @@ get_markets (ArbApi *api, SoupServerMessage *msg, const char *cid)
       gboolean open = !has_status || st.state == ARB_MARKET_OPEN;
 
       arb_trading_market_rules (api->trading, ids[i], &rules);
-      json_builder_begin_object (b);
-      json_builder_set_member_name (b, "market");
-      json_builder_add_string_value (b, ids[i]);
-      json_builder_set_member_name (b, "class");
-      json_builder_add_string_value (b, arb_market_class (ids[i]));
-      json_builder_set_member_name (b, "status");
-      json_builder_add_string_value (b, has_status ? arb_market_state_to_string (st.state) : "open");
+      arb_json_begin_object (b);
+      arb_json_key (b, "market");
+      arb_json_string (b, ids[i]);
+      arb_json_key (b, "class");
+      arb_json_string (b, arb_market_class (ids[i]));
+      arb_json_key (b, "status");
+      arb_json_string (b, has_status ? arb_market_state_to_string (st.state) : "open");
       if (has_status && st.has_settlement)
         {
-          json_builder_set_member_name (b, "settlement");
-          json_builder_add_string_value (b, arb_decimal_format (st.settlement, buf));
+          arb_json_key (b, "settlement");
+          arb_json_string (b, arb_decimal_format (st.settlement, buf));
         }
       if (reason != NULL)
         {
-          json_builder_set_member_name (b, "statusReason");
-          json_builder_add_string_value (b, reason);
+          arb_json_key (b, "statusReason");
+          arb_json_string (b, reason);
         }
       if (q != NULL)
         {
           g_autofree char *st_text = q->source_time_us != 0 ? arb_format_time_us (q->source_time_us) : NULL;
           if (arb_quote_get_bid (q, &d))
             {
-              json_builder_set_member_name (b, "bid");
-              json_builder_add_string_value (b, arb_decimal_format (d, buf));
+              arb_json_key (b, "bid");
+              arb_json_string (b, arb_decimal_format (d, buf));
             }
           if (arb_quote_get_ask (q, &d))
             {
-              json_builder_set_member_name (b, "ask");
-              json_builder_add_string_value (b, arb_decimal_format (d, buf));
+              arb_json_key (b, "ask");
+              arb_json_string (b, arb_decimal_format (d, buf));
             }
           if (arb_quote_get_last (q, &d))
             {
-              json_builder_set_member_name (b, "last");
-              json_builder_add_string_value (b, arb_decimal_format (d, buf));
+              arb_json_key (b, "last");
+              arb_json_string (b, arb_decimal_format (d, buf));
             }
-          json_builder_set_member_name (b, "source");
-          json_builder_add_string_value (b, q->source);
-          json_builder_set_member_name (b, "sourceTime");
+          arb_json_key (b, "source");
+          arb_json_string (b, q->source);
+          arb_json_key (b, "sourceTime");
           if (st_text != NULL)
-            json_builder_add_string_value (b, st_text);
+            arb_json_string (b, st_text);
           else
-            json_builder_add_null_value (b);
+            arb_json_null (b);
           when = q->source_time_us != 0 ? MIN (q->source_time_us, q->receive_time_us) : q->receive_time_us;
-          json_builder_set_member_name (b, "ageMs");
-          json_builder_add_int_value (b, (now - when) / 1000);
+          arb_json_key (b, "ageMs");
+          arb_json_int (b, (now - when) / 1000);
         }
-      json_builder_set_member_name (b, "tradable");
-      json_builder_add_boolean_value (b, open && q != NULL && (now - when) / 1000 <= rules.max_quote_age_ms);
-      json_builder_set_member_name (b, "slippageBps");
-      json_builder_add_int_value (b, rules.slippage_bps);
-      json_builder_set_member_name (b, "feeBps");
-      json_builder_add_int_value (b, rules.fee_bps);
-      json_builder_end_object (b);
+      arb_json_key (b, "tradable");
+      arb_json_bool (b, open && q != NULL && (now - when) / 1000 <= rules.max_quote_age_ms);
+      arb_json_key (b, "slippageBps");
+      arb_json_int (b, rules.slippage_bps);
+      arb_json_key (b, "feeBps");
+      arb_json_int (b, rules.fee_bps);
+      arb_json_end_object (b);
     }
-  json_builder_end_array (b);
-  json_builder_end_object (b);
-  reply_builder (msg, 200, b);
+  arb_json_end_array (b);
+  arb_json_end_object (b);
+  reply_writer (msg, 200, b);
 }
 
 /* step: authenticate; NULL after answering 401 */

@@ -3,9 +3,9 @@
 
 #include <string.h>
 
-#include <json-glib/json-glib.h>
 
 #include "arb-host-private.h"
+#include "arb-json-private.h"
 #include "arb-util-private.h"
 
 struct _ArbEvent {
@@ -30,11 +30,7 @@ arb_event_new (const char *type, const char *key, const char *assessment_id, con
                gint64 time_us, const char *data_json, gboolean ledger)
 {
   ArbEvent *ev = g_new0 (ArbEvent, 1);
-  g_autoptr(JsonBuilder) b = json_builder_new ();
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_autoptr(JsonGenerator) gen = json_generator_new ();
-  g_autoptr(JsonNode) root = NULL;
-  g_autofree char *time_text = arb_format_time_us (time_us);
+  ArbJson j;
 
   ev->ref_count = 1;
   ev->id = arb_uuid_new ();
@@ -45,35 +41,19 @@ arb_event_new (const char *type, const char *key, const char *assessment_id, con
   ev->time_us = time_us;
   ev->ledger = ledger;
 
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "id");
-  json_builder_add_string_value (b, ev->id);
-  json_builder_set_member_name (b, "type");
-  json_builder_add_string_value (b, type);
-  json_builder_set_member_name (b, "time");
-  json_builder_add_string_value (b, time_text);
-  json_builder_set_member_name (b, "correlationId");
-  if (correlation_id != NULL)
-    json_builder_add_string_value (b, correlation_id);
-  else
-    json_builder_add_null_value (b);
+  /* the envelope around data, which the caller wrote as one JSON object */
+  arb_json_init (&j, 256 + (data_json != NULL ? strlen (data_json) : 2));
+  arb_json_begin_object (&j);
+  arb_json_kv_string (&j, "id", ev->id);
+  arb_json_kv_string (&j, "type", type);
+  arb_json_kv_time (&j, "time", time_us);
+  arb_json_kv_string (&j, "correlationId", correlation_id);
   if (assessment_id != NULL)
-    {
-      json_builder_set_member_name (b, "assessmentId");
-      json_builder_add_string_value (b, assessment_id);
-    }
-  json_builder_set_member_name (b, "data");
-  if (data_json != NULL && json_parser_load_from_data (parser, data_json, -1, NULL))
-    json_builder_add_value (b, json_node_copy (json_parser_get_root (parser)));
-  else
-    {
-      json_builder_begin_object (b);
-      json_builder_end_object (b);
-    }
-  json_builder_end_object (b);
-  root = json_builder_get_root (b);
-  json_generator_set_root (gen, root);
-  ev->json = json_generator_to_data (gen, &ev->json_len);
+    arb_json_kv_string (&j, "assessmentId", assessment_id);
+  arb_json_key (&j, "data");
+  arb_json_raw (&j, data_json != NULL ? data_json : "{}");
+  arb_json_end_object (&j);
+  ev->json = arb_json_steal (&j, &ev->json_len);
   return ev;
 }
 
@@ -95,52 +75,27 @@ arb_event_new_from_outbox (const char *id, const char *type, const char *key, co
   return ev;
 }
 
-static void
-add_decimal (JsonBuilder *b, const char *name, ArbDecimal d)
-{
-  char buf[ARB_DECIMAL_BUFSIZE];
-  json_builder_set_member_name (b, name);
-  json_builder_add_string_value (b, arb_decimal_format (d, buf));
-}
-
-static char *
-builder_to_json (JsonBuilder *b)
-{
-  g_autoptr(JsonGenerator) gen = json_generator_new ();
-  g_autoptr(JsonNode) root = json_builder_get_root (b);
-  json_generator_set_root (gen, root);
-  return json_generator_to_data (gen, NULL);
-}
-
 ArbEvent *
 arb_event_new_quote (const ArbQuote *quote)
 {
-  g_autoptr(JsonBuilder) b = json_builder_new ();
+  ArbJson j;
   g_autofree char *data = NULL;
-  g_autofree char *st = quote->source_time_us != 0 ? arb_format_time_us (quote->source_time_us) : NULL;
-  g_autofree char *rt = arb_format_time_us (quote->receive_time_us);
   ArbDecimal d;
 
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "market");
-  json_builder_add_string_value (b, quote->market);
+  arb_json_init (&j, 320);
+  arb_json_begin_object (&j);
+  arb_json_kv_string (&j, "market", quote->market);
   if (arb_quote_get_bid (quote, &d))
-    add_decimal (b, "bid", d);
+    arb_json_kv_decimal (&j, "bid", d);
   if (arb_quote_get_ask (quote, &d))
-    add_decimal (b, "ask", d);
+    arb_json_kv_decimal (&j, "ask", d);
   if (arb_quote_get_last (quote, &d))
-    add_decimal (b, "last", d);
-  json_builder_set_member_name (b, "source");
-  json_builder_add_string_value (b, quote->source);
-  json_builder_set_member_name (b, "sourceTime");
-  if (st != NULL)
-    json_builder_add_string_value (b, st);
-  else
-    json_builder_add_null_value (b);
-  json_builder_set_member_name (b, "receiveTime");
-  json_builder_add_string_value (b, rt);
-  json_builder_end_object (b);
-  data = builder_to_json (b);
+    arb_json_kv_decimal (&j, "last", d);
+  arb_json_kv_string (&j, "source", quote->source);
+  arb_json_kv_time (&j, "sourceTime", quote->source_time_us);
+  arb_json_kv_time (&j, "receiveTime", quote->receive_time_us);
+  arb_json_end_object (&j);
+  data = arb_json_steal (&j, NULL);
   return arb_event_new ("quote", quote->market, NULL, arb_current_correlation_id (), quote->receive_time_us, data,
                         FALSE);
 }
@@ -149,31 +104,21 @@ ArbEvent *
 arb_event_new_market_status (const char *market, ArbMarketState state, const ArbDecimal *settlement,
                              const char *reason, const char *source, gint64 source_time_us)
 {
-  g_autoptr(JsonBuilder) b = json_builder_new ();
+  ArbJson j;
   g_autofree char *data = NULL;
-  g_autofree char *st = source_time_us != 0 ? arb_format_time_us (source_time_us) : NULL;
 
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "market");
-  json_builder_add_string_value (b, market);
-  json_builder_set_member_name (b, "status");
-  json_builder_add_string_value (b, arb_market_state_to_string (state));
+  arb_json_init (&j, 256);
+  arb_json_begin_object (&j);
+  arb_json_kv_string (&j, "market", market);
+  arb_json_kv_string (&j, "status", arb_market_state_to_string (state));
   if (settlement != NULL)
-    add_decimal (b, "settlement", *settlement);
+    arb_json_kv_decimal (&j, "settlement", *settlement);
   if (reason != NULL)
-    {
-      json_builder_set_member_name (b, "reason");
-      json_builder_add_string_value (b, reason);
-    }
-  json_builder_set_member_name (b, "source");
-  json_builder_add_string_value (b, source);
-  json_builder_set_member_name (b, "sourceTime");
-  if (st != NULL)
-    json_builder_add_string_value (b, st);
-  else
-    json_builder_add_null_value (b);
-  json_builder_end_object (b);
-  data = builder_to_json (b);
+    arb_json_kv_string (&j, "reason", reason);
+  arb_json_kv_string (&j, "source", source);
+  arb_json_kv_time (&j, "sourceTime", source_time_us);
+  arb_json_end_object (&j);
+  data = arb_json_steal (&j, NULL);
   return arb_event_new ("market.status", market, NULL, arb_current_correlation_id (), arb_now_us (), data, FALSE);
 }
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include "arb-json-private.h"
 #include "arb-store-private.h"
 #include "arb-trading-private.h"
 
@@ -65,9 +66,9 @@ void arb_saga_create_assessment (ArbSaga *saga, const char *owner, const char *p
 
 /* the JSON of the domain objects, as the REST API and the events show them */
 char *arb_json_assessment (ArbTrading *trading, ArbAccount *account);
-void  arb_json_add_assessment (gpointer builder, ArbTrading *trading, ArbAccount *account);
-void  arb_json_add_position (gpointer builder, ArbTrading *trading, const ArbPositionRow *pos, gboolean with_mark);
-void  arb_json_add_trade (gpointer builder, const ArbTradeRow *trade);
-void  arb_json_add_order (gpointer builder, const ArbOrderRow *order);
+void  arb_json_add_assessment (ArbJson *j, ArbTrading *trading, ArbAccount *account);
+void  arb_json_add_position (ArbJson *j, ArbTrading *trading, const ArbPositionRow *pos, gboolean with_mark);
+void  arb_json_add_trade (ArbJson *j, const ArbTradeRow *trade);
+void  arb_json_add_order (ArbJson *j, const ArbOrderRow *order);
 
 G_END_DECLS

@@ -3,8 +3,8 @@
 
 #include <string.h>
 
-#include <json-glib/json-glib.h>
 
+#include "arb-json-private.h"
 #include "arb-saga-private.h"
 #include "arb-util-private.h"
 
@@ -58,192 +58,141 @@ arb_saga_result_free (ArbSagaResult *result)
 /* ------------------------------------------------------------------------ */
 /* JSON of the domain objects                                               */
 
-static void
-add_dec (JsonBuilder *b, const char *name, ArbDecimal d)
-{
-  char buf[ARB_DECIMAL_BUFSIZE];
-  json_builder_set_member_name (b, name);
-  json_builder_add_string_value (b, arb_decimal_format (d, buf));
-}
-
-static void
-add_str (JsonBuilder *b, const char *name, const char *value)
-{
-  json_builder_set_member_name (b, name);
-  if (value != NULL)
-    json_builder_add_string_value (b, value);
-  else
-    json_builder_add_null_value (b);
-}
-
-static void
-add_time (JsonBuilder *b, const char *name, gint64 us)
-{
-  g_autofree char *t = us != 0 ? arb_format_time_us (us) : NULL;
-  add_str (b, name, t);
-}
-
 void
-arb_json_add_assessment (gpointer builder, ArbTrading *trading, ArbAccount *account)
+arb_json_add_assessment (ArbJson *j, ArbTrading *trading, ArbAccount *account)
 {
-  JsonBuilder *b = builder;
   ArbAssessmentRow *r = account->row;
   ArbAccountValue v;
   g_autoptr(GError) error = NULL;
 
-  json_builder_begin_object (b);
-  add_str (b, "id", r->id);
-  add_str (b, "userId", r->owner);
-  add_str (b, "program", r->program);
-  add_str (b, "status", arb_assessment_status_to_string (r->status));
-  add_str (b, "statusReason", r->status_reason);
-  add_time (b, "statusTime", r->status_time_us);
-  add_dec (b, "startingBalance", r->starting_balance);
-  add_dec (b, "balance", r->balance);
+  arb_json_begin_object (j);
+  arb_json_kv_string (j, "id", r->id);
+  arb_json_kv_string (j, "userId", r->owner);
+  arb_json_kv_string (j, "program", r->program);
+  arb_json_kv_string (j, "status", arb_assessment_status_to_string (r->status));
+  arb_json_kv_string (j, "statusReason", r->status_reason);
+  arb_json_kv_time (j, "statusTime", r->status_time_us);
+  arb_json_kv_decimal (j, "startingBalance", r->starting_balance);
+  arb_json_kv_decimal (j, "balance", r->balance);
   if (arb_trading_value (trading, account, &v, &error))
     {
-      add_dec (b, "equity", v.equity);
-      add_dec (b, "unrealizedPnl", v.unrealized);
-      add_dec (b, "usedMargin", v.used_margin);
-      add_dec (b, "freeMargin", v.free_margin);
+      arb_json_kv_decimal (j, "equity", v.equity);
+      arb_json_kv_decimal (j, "unrealizedPnl", v.unrealized);
+      arb_json_kv_decimal (j, "usedMargin", v.used_margin);
+      arb_json_kv_decimal (j, "freeMargin", v.free_margin);
     }
-  add_dec (b, "equityHighWaterMark", r->equity_hwm);
-  add_dec (b, "dayStartEquity", r->day_start_equity);
-  add_dec (b, "dayStartBalance", r->day_start_balance);
-  json_builder_set_member_name (b, "openPositions");
-  json_builder_add_int_value (b, account->positions->len);
-  add_time (b, "createdAt", r->created_us);
-  add_time (b, "updatedAt", r->updated_us);
-  json_builder_end_object (b);
+  arb_json_kv_decimal (j, "equityHighWaterMark", r->equity_hwm);
+  arb_json_kv_decimal (j, "dayStartEquity", r->day_start_equity);
+  arb_json_kv_decimal (j, "dayStartBalance", r->day_start_balance);
+  arb_json_kv_int (j, "openPositions", account->positions->len);
+  arb_json_kv_time (j, "createdAt", r->created_us);
+  arb_json_kv_time (j, "updatedAt", r->updated_us);
+  arb_json_end_object (j);
 }
 
 char *
 arb_json_assessment (ArbTrading *trading, ArbAccount *account)
 {
-  g_autoptr(JsonBuilder) b = json_builder_new ();
-  g_autoptr(JsonGenerator) gen = json_generator_new ();
-  g_autoptr(JsonNode) root = NULL;
-  arb_json_add_assessment (b, trading, account);
-  root = json_builder_get_root (b);
-  json_generator_set_root (gen, root);
-  return json_generator_to_data (gen, NULL);
+  ArbJson j;
+  arb_json_init (&j, 768);
+  arb_json_add_assessment (&j, trading, account);
+  return arb_json_steal (&j, NULL);
+}
+
+static void
+kv_optional_decimal (ArbJson *j, const char *key, gboolean has, ArbDecimal value)
+{
+  arb_json_key (j, key);
+  if (has)
+    arb_json_decimal (j, value);
+  else
+    arb_json_null (j);
 }
 
 void
-arb_json_add_position (gpointer builder, ArbTrading *trading, const ArbPositionRow *p, gboolean with_mark)
+arb_json_add_position (ArbJson *j, ArbTrading *trading, const ArbPositionRow *p, gboolean with_mark)
 {
-  JsonBuilder *b = builder;
-
-  json_builder_begin_object (b);
-  add_str (b, "id", p->id);
-  add_str (b, "assessmentId", p->assessment_id);
-  add_str (b, "orderId", p->order_id);
-  add_str (b, "market", p->market);
-  add_str (b, "side", arb_position_side_to_string (p->side));
-  add_str (b, "status", p->status == ARB_POSITION_OPEN ? "open" : "closed");
-  add_dec (b, "quantity", p->quantity);
-  add_dec (b, "initialQuantity", p->initial_quantity);
-  add_dec (b, "entryPrice", p->entry_price);
-  add_dec (b, "margin", p->margin);
-  add_dec (b, "realizedPnl", p->realized_pnl);
-  add_dec (b, "fees", p->fees);
-  json_builder_set_member_name (b, "stopLoss");
-  if (p->has_stop_loss)
-    {
-      char buf[ARB_DECIMAL_BUFSIZE];
-      json_builder_add_string_value (b, arb_decimal_format (p->stop_loss, buf));
-    }
-  else
-    json_builder_add_null_value (b);
-  json_builder_set_member_name (b, "takeProfit");
-  if (p->has_take_profit)
-    {
-      char buf[ARB_DECIMAL_BUFSIZE];
-      json_builder_add_string_value (b, arb_decimal_format (p->take_profit, buf));
-    }
-  else
-    json_builder_add_null_value (b);
-  add_str (b, "closeReason", p->close_reason);
-  add_time (b, "openedAt", p->opened_us);
-  add_time (b, "closedAt", p->closed_us);
+  arb_json_begin_object (j);
+  arb_json_kv_string (j, "id", p->id);
+  arb_json_kv_string (j, "assessmentId", p->assessment_id);
+  arb_json_kv_string (j, "orderId", p->order_id);
+  arb_json_kv_string (j, "market", p->market);
+  arb_json_kv_string (j, "side", arb_position_side_to_string (p->side));
+  arb_json_kv_string (j, "status", p->status == ARB_POSITION_OPEN ? "open" : "closed");
+  arb_json_kv_decimal (j, "quantity", p->quantity);
+  arb_json_kv_decimal (j, "initialQuantity", p->initial_quantity);
+  arb_json_kv_decimal (j, "entryPrice", p->entry_price);
+  arb_json_kv_decimal (j, "margin", p->margin);
+  arb_json_kv_decimal (j, "realizedPnl", p->realized_pnl);
+  arb_json_kv_decimal (j, "fees", p->fees);
+  kv_optional_decimal (j, "stopLoss", p->has_stop_loss, p->stop_loss);
+  kv_optional_decimal (j, "takeProfit", p->has_take_profit, p->take_profit);
+  arb_json_kv_string (j, "closeReason", p->close_reason);
+  arb_json_kv_time (j, "openedAt", p->opened_us);
+  arb_json_kv_time (j, "closedAt", p->closed_us);
   if (with_mark && p->status == ARB_POSITION_OPEN)
     {
       ArbDecimal mark, pnl;
       gint64 mark_time = 0;
       g_autofree char *source = NULL;
-      if (arb_trading_mark (trading, p, &mark, &mark_time, &source) && arb_position_pnl (p, mark, p->quantity, &pnl, NULL))
-        {
-          add_dec (b, "markPrice", mark);
-          add_dec (b, "unrealizedPnl", pnl);
-          add_str (b, "markSource", source);
-          add_time (b, "markTime", mark_time);
-        }
-      else
-        {
-          add_str (b, "markPrice", NULL);
-          add_str (b, "unrealizedPnl", NULL);
-        }
+      gboolean ok = arb_trading_mark (trading, p, &mark, &mark_time, &source)
+                    && arb_position_pnl (p, mark, p->quantity, &pnl, NULL);
+      kv_optional_decimal (j, "markPrice", ok, mark);
+      kv_optional_decimal (j, "unrealizedPnl", ok, pnl);
+      arb_json_kv_string (j, "markSource", ok ? source : NULL);
+      arb_json_kv_time (j, "markTime", ok ? mark_time : 0);
     }
-  json_builder_end_object (b);
+  arb_json_end_object (j);
 }
 
 void
-arb_json_add_trade (gpointer builder, const ArbTradeRow *t)
+arb_json_add_trade (ArbJson *j, const ArbTradeRow *t)
 {
-  JsonBuilder *b = builder;
-  json_builder_begin_object (b);
-  add_str (b, "id", t->id);
-  add_str (b, "assessmentId", t->assessment_id);
-  add_str (b, "orderId", t->order_id);
-  add_str (b, "positionId", t->position_id);
-  add_str (b, "market", t->market);
-  add_str (b, "side", t->is_buy ? "buy" : "sell");
-  add_str (b, "positionSide", arb_position_side_to_string (t->side));
-  add_str (b, "reason", arb_trade_reason_to_string (t->reason));
-  add_dec (b, "quantity", t->quantity);
-  add_dec (b, "price", t->price);
-  add_dec (b, "fee", t->fee);
-  add_dec (b, "realizedPnl", t->realized_pnl);
-  add_dec (b, "cashEffect", t->cash_effect);
-  add_str (b, "quoteSource", t->quote_source);
-  add_time (b, "quoteTime", t->quote_time_us);
-  add_time (b, "executedAt", t->executed_us);
-  json_builder_end_object (b);
+  arb_json_begin_object (j);
+  arb_json_kv_string (j, "id", t->id);
+  arb_json_kv_string (j, "assessmentId", t->assessment_id);
+  arb_json_kv_string (j, "orderId", t->order_id);
+  arb_json_kv_string (j, "positionId", t->position_id);
+  arb_json_kv_string (j, "market", t->market);
+  arb_json_kv_string (j, "side", t->is_buy ? "buy" : "sell");
+  arb_json_kv_string (j, "positionSide", arb_position_side_to_string (t->side));
+  arb_json_kv_string (j, "reason", arb_trade_reason_to_string (t->reason));
+  arb_json_kv_decimal (j, "quantity", t->quantity);
+  arb_json_kv_decimal (j, "price", t->price);
+  arb_json_kv_decimal (j, "fee", t->fee);
+  arb_json_kv_decimal (j, "realizedPnl", t->realized_pnl);
+  arb_json_kv_decimal (j, "cashEffect", t->cash_effect);
+  arb_json_kv_string (j, "quoteSource", t->quote_source);
+  arb_json_kv_time (j, "quoteTime", t->quote_time_us);
+  arb_json_kv_time (j, "executedAt", t->executed_us);
+  arb_json_end_object (j);
 }
 
 void
-arb_json_add_order (gpointer builder, const ArbOrderRow *o)
+arb_json_add_order (ArbJson *j, const ArbOrderRow *o)
 {
-  JsonBuilder *b = builder;
-  char buf[ARB_DECIMAL_BUFSIZE];
-  json_builder_begin_object (b);
-  add_str (b, "id", o->id);
-  add_str (b, "assessmentId", o->assessment_id);
-  add_str (b, "clientOrderId", o->client_order_id);
-  add_str (b, "market", o->market);
-  add_str (b, "side", o->is_buy ? "buy" : "sell");
-  add_dec (b, "quantity", o->quantity);
-  add_str (b, "stopLoss", o->has_stop_loss ? arb_decimal_format (o->stop_loss, buf) : NULL);
-  add_str (b, "takeProfit", o->has_take_profit ? arb_decimal_format (o->take_profit, buf) : NULL);
-  add_str (b, "status", o->status);
-  add_time (b, "createdAt", o->created_us);
-  json_builder_end_object (b);
+  arb_json_begin_object (j);
+  arb_json_kv_string (j, "id", o->id);
+  arb_json_kv_string (j, "assessmentId", o->assessment_id);
+  arb_json_kv_string (j, "clientOrderId", o->client_order_id);
+  arb_json_kv_string (j, "market", o->market);
+  arb_json_kv_string (j, "side", o->is_buy ? "buy" : "sell");
+  arb_json_kv_decimal (j, "quantity", o->quantity);
+  kv_optional_decimal (j, "stopLoss", o->has_stop_loss, o->stop_loss);
+  kv_optional_decimal (j, "takeProfit", o->has_take_profit, o->take_profit);
+  arb_json_kv_string (j, "status", o->status);
+  arb_json_kv_time (j, "createdAt", o->created_us);
+  arb_json_end_object (j);
 }
 
 /* the envelope of a ledger event, as the outbox stores it */
 static ArbOutboxRow *
-outbox_row (const char *type, const char *assessment_id, const char *correlation_id, gint64 time_us,
-            JsonBuilder *data)
+outbox_row (const char *type, const char *assessment_id, const char *correlation_id, gint64 time_us, ArbJson *data)
 {
-  g_autoptr(JsonGenerator) gen = json_generator_new ();
-  g_autoptr(JsonNode) root = json_builder_get_root (data);
-  g_autofree char *json = NULL;
-  g_autoptr(ArbEvent) ev = NULL;
+  g_autofree char *json = arb_json_steal (data, NULL);
+  g_autoptr(ArbEvent) ev = arb_event_new (type, assessment_id, assessment_id, correlation_id, time_us, json, TRUE);
   ArbOutboxRow *row = g_new0 (ArbOutboxRow, 1);
 
-  json_generator_set_root (gen, root);
-  json = json_generator_to_data (gen, NULL);
-  ev = arb_event_new (type, assessment_id, assessment_id, correlation_id, time_us, json, TRUE);
   row->id = g_strdup (arb_event_get_id (ev));
   row->type = g_strdup (type);
   row->key = g_strdup (assessment_id);
@@ -256,8 +205,14 @@ outbox_row (const char *type, const char *assessment_id, const char *correlation
 /* ------------------------------------------------------------------------ */
 /* The steps                                                                */
 
-typedef struct {
+typedef struct _SagaRun SagaRun;
+/* reserves the change in memory and adds its rows to @txn; FALSE with a
+ * typed error when the change cannot be made (nothing reserved then) */
+typedef gboolean (*SagaPrepareFunc) (SagaRun *run, ArbAccount *account, ArbStoreTxn *txn, GError **error);
+
+struct _SagaRun {
   ArbSaga           *saga;
+  SagaPrepareFunc    prepare;
   ArbOrderRequest    req;
   ArbIdempotencyRow *idem;     /* owned, nullable */
   ArbSagaEncodeFunc  encode;
@@ -276,7 +231,7 @@ typedef struct {
   ArbDecimal         close_qty;
   char              *program;
   char              *owner;
-} SagaRun;
+};
 
 static void
 saga_run_free (SagaRun *run)
@@ -297,13 +252,10 @@ saga_run_free (SagaRun *run)
 static void
 finish (SagaRun *run, const GError *error)
 {
-  ArbAccount *account = run->account;
   ArbSagaResult *result = error == NULL ? g_steal_pointer (&run->result) : NULL;
 
   run->done (result, error, run->data);
   arb_saga_result_free (result);
-  if (account != NULL)
-    arb_trading_account_release (run->saga->trading, account);
   saga_run_free (run);
 }
 
@@ -313,6 +265,23 @@ fail (SagaRun *run, GError *error)
   finish (run, error);
   g_error_free (error);
 }
+
+/* an error of another domain (decimal overflow, say) as a typed one */
+static GError *
+retype (GError *error, int code)
+{
+  GError *e = g_error_new (ARB_TRADING_ERROR, code, "%s", error->message);
+  g_error_free (error);
+  return e;
+}
+
+#define PREPARE_FAIL(e)                   \
+  G_STMT_START                            \
+  {                                       \
+    g_propagate_error (error_out, (e));   \
+    return FALSE;                         \
+  }                                       \
+  G_STMT_END
 
 /* step: the assessment exists, belongs to the user, and is active */
 static gboolean
@@ -400,21 +369,23 @@ undo (SagaRun *run)
     }
 }
 
-static void
-commit_done (const GError *error, gpointer data)
-{
-  SagaRun *run = data;
+/* A batch: every change of one account that queued while its previous batch
+ * was committing, reserved one after the other in memory and committed in one
+ * store transaction. One transaction per batch keeps the account's rows in
+ * the store exactly as in memory, and makes the compensation exact: undo in
+ * reverse order. Batches of different accounts are grouped by the store's
+ * writer into one database transaction. */
+typedef struct {
+  ArbSaga    *saga;
+  ArbAccount *account;
+  GPtrArray  *runs; /* SagaRun, in reservation order */
+} Batch;
 
-  if (error != NULL)
-    {
-      g_autoptr(GError) e = g_error_new (ARB_TRADING_ERROR, ARB_TRADING_ERROR_STORE,
-                                         "the ledger could not be written (%s); nothing was changed",
-                                         error->message);
-      undo (run);
-      finish (run, e);
-      return;
-    }
-  /* durable: the events may leave now */
+static void account_kick (ArbSaga *saga, ArbAccount *account);
+
+static void
+publish_events (SagaRun *run)
+{
   for (guint i = 0; i < run->events->len; i++)
     {
       ArbOutboxRow *o = g_ptr_array_index (run->events, i);
@@ -422,15 +393,85 @@ commit_done (const GError *error, gpointer data)
                                                           run->req.correlation_id, o->created_us, o->payload);
       arb_relay_publish (run->saga->host->relay, ev);
     }
-  finish (run, NULL);
 }
 
 static void
-commit (SagaRun *run, ArbStoreTxn *txn)
+batch_done (const GError *error, gpointer data)
 {
-  for (guint i = 0; i < run->events->len; i++)
-    arb_store_txn_insert_outbox (txn, g_ptr_array_index (run->events, i));
-  arb_store_commit_async (run->saga->store, txn, commit_done, run);
+  Batch *batch = data;
+  ArbSaga *saga = batch->saga;
+  ArbAccount *account = batch->account;
+
+  if (error != NULL)
+    {
+      g_autoptr(GError) e = g_error_new (ARB_TRADING_ERROR, ARB_TRADING_ERROR_STORE,
+                                         "the ledger could not be written (%s); nothing was changed",
+                                         error->message);
+      for (guint i = batch->runs->len; i > 0; i--)
+        undo (g_ptr_array_index (batch->runs, i - 1));
+      for (guint i = 0; i < batch->runs->len; i++)
+        finish (g_ptr_array_index (batch->runs, i), e);
+    }
+  else
+    for (guint i = 0; i < batch->runs->len; i++)
+      {
+        /* durable: the answer and the events may leave now */
+        SagaRun *run = g_ptr_array_index (batch->runs, i);
+        publish_events (run);
+        finish (run, NULL);
+      }
+  g_ptr_array_unref (batch->runs);
+  g_free (batch);
+  account->busy = FALSE;
+  account_kick (saga, account);
+}
+
+/* runs every change waiting on @account as one batch, unless a batch of it
+ * is committing already */
+static void
+account_kick (ArbSaga *saga, ArbAccount *account)
+{
+  g_autoptr(ArbStoreTxn) txn = NULL;
+  Batch *batch;
+  SagaRun *run;
+
+  if (account->busy || g_queue_is_empty (&account->waiting))
+    return;
+  txn = arb_store_txn_new ();
+  batch = g_new0 (Batch, 1);
+  batch->saga = saga;
+  batch->account = account;
+  batch->runs = g_ptr_array_new ();
+  while ((run = g_queue_pop_head (&account->waiting)) != NULL)
+    {
+      GError *error = NULL;
+      run->account = account;
+      if (!run->prepare (run, account, txn, &error))
+        {
+          fail (run, error);
+          continue;
+        }
+      for (guint i = 0; i < run->events->len; i++)
+        arb_store_txn_insert_outbox (txn, g_ptr_array_index (run->events, i));
+      g_ptr_array_add (batch->runs, run);
+    }
+  if (batch->runs->len == 0)
+    {
+      g_ptr_array_unref (batch->runs);
+      g_free (batch);
+      return;
+    }
+  /* the account row once, as it is after the whole batch */
+  arb_store_txn_update_assessment (txn, account->row);
+  account->busy = TRUE;
+  arb_store_commit_async (saga->store, g_steal_pointer (&txn), batch_done, batch);
+}
+
+static void
+account_enqueue (ArbSaga *saga, ArbAccount *account, SagaRun *run)
+{
+  g_queue_push_tail (&account->waiting, run);
+  account_kick (saga, account);
 }
 
 static ArbPositionRow *
@@ -459,23 +500,24 @@ new_position (SagaRun *run, const ArbFill *fill, const char *order_id, gint64 no
 }
 
 static void
-add_event (SagaRun *run, const char *type, gint64 now, void (*fill) (JsonBuilder *, gpointer), gpointer obj)
+add_event (SagaRun *run, const char *type, gint64 now, void (*fill) (ArbJson *, gpointer), gpointer obj)
 {
-  g_autoptr(JsonBuilder) b = json_builder_new ();
-  fill (b, obj);
-  g_ptr_array_add (run->events, outbox_row (type, run->account->row->id, run->req.correlation_id, now, b));
+  ArbJson j;
+  arb_json_init (&j, 512);
+  fill (&j, obj);
+  g_ptr_array_add (run->events, outbox_row (type, run->account->row->id, run->req.correlation_id, now, &j));
 }
 
 static void
-event_order (JsonBuilder *b, gpointer o)
+event_order (ArbJson *j, gpointer o)
 {
-  arb_json_add_order (b, o);
+  arb_json_add_order (j, o);
 }
 
 static void
-event_trade (JsonBuilder *b, gpointer t)
+event_trade (ArbJson *j, gpointer t)
 {
-  arb_json_add_trade (b, t);
+  arb_json_add_trade (j, t);
 }
 
 typedef struct {
@@ -484,16 +526,15 @@ typedef struct {
 } PosCtx;
 
 static void
-event_position (JsonBuilder *b, gpointer c)
+event_position (ArbJson *j, gpointer c)
 {
   PosCtx *ctx = c;
-  arb_json_add_position (b, ctx->trading, ctx->pos, FALSE);
+  arb_json_add_position (j, ctx->trading, ctx->pos, FALSE);
 }
 
-static void
-place_order_run (ArbAccount *account, gpointer data)
+static gboolean
+prepare_order (SagaRun *run, ArbAccount *account, ArbStoreTxn *txn, GError **error_out)
 {
-  SagaRun *run = data;
   ArbSaga *saga = run->saga;
   ArbTrading *t = saga->trading;
   ArbProgram *program;
@@ -503,35 +544,34 @@ place_order_run (ArbAccount *account, gpointer data)
   ArbDecimal needed;
   GError *error = NULL;
   gint64 now = arb_now_us ();
-  g_autoptr(ArbStoreTxn) txn = NULL;
   ArbOrderRow *order;
   ArbTradeRow *trade;
   char a[ARB_DECIMAL_BUFSIZE], b[ARB_DECIMAL_BUFSIZE];
 
   run->account = account;
   if (!step_load_assessment (run, account, &error))
-    return fail (run, error);
+    PREPARE_FAIL (error);
   program = arb_trading_get_program (t, account->row->program);
   if (program == NULL)
-    return fail (run, g_error_new (ARB_TRADING_ERROR, ARB_TRADING_ERROR_INTERNAL,
+    PREPARE_FAIL (g_error_new (ARB_TRADING_ERROR, ARB_TRADING_ERROR_INTERNAL,
                                    "assessment %s names program %s, which the config no longer has",
                                    account->row->id, account->row->program));
   /* step: fresh price */
   if (!arb_trading_quote_for (t, run->req.market, &quote, &error))
-    return fail (run, error);
+    PREPARE_FAIL (error);
   /* step: execution estimate */
   if (!arb_trading_estimate (t, program, run->req.market, quote, run->req.is_buy, run->req.quantity, &fill, &error))
-    return fail (run, error);
+    PREPARE_FAIL (error);
   if (!check_brackets (&run->req, fill.price, &error))
     {
       arb_fill_clear (&fill);
-      return fail (run, error);
+      PREPARE_FAIL (error);
     }
   /* step: balance and margin */
   if (!arb_trading_value (t, account, &value, &error) || !arb_decimal_add (fill.margin, fill.fee, &needed, &error))
     {
       arb_fill_clear (&fill);
-      return fail (run, g_error_new (ARB_TRADING_ERROR, ARB_TRADING_ERROR_VALIDATION, "%s", error->message));
+      PREPARE_FAIL (retype (error, ARB_TRADING_ERROR_VALIDATION));
     }
   if (arb_decimal_cmp (needed, value.free_margin) > 0)
     {
@@ -539,13 +579,13 @@ place_order_run (ArbAccount *account, gpointer data)
                            "the order needs %s (margin and fee), free margin is %s", arb_decimal_format (needed, a),
                            arb_decimal_format (value.free_margin, b));
       arb_fill_clear (&fill);
-      return fail (run, error);
+      PREPARE_FAIL (error);
     }
   /* step: risk plugins */
   if (!step_risk (run, program, &error))
     {
       arb_fill_clear (&fill);
-      return fail (run, error);
+      PREPARE_FAIL (error);
     }
 
   /* step: reserve in memory */
@@ -592,7 +632,7 @@ place_order_run (ArbAccount *account, gpointer data)
       undo (run);
       arb_order_row_free (order);
       arb_trade_row_free (trade);
-      return fail (run, error);
+      PREPARE_FAIL (error);
     }
   account->row->updated_us = now;
   account->row->version++;
@@ -604,11 +644,9 @@ place_order_run (ArbAccount *account, gpointer data)
   run->result->assessment = arb_assessment_row_copy (account->row);
 
   /* step: commit, with the events in the same transaction */
-  txn = arb_store_txn_new ();
   arb_store_txn_insert_order (txn, order);
   arb_store_txn_insert_trade (txn, trade);
   arb_store_txn_upsert_position (txn, run->opened);
-  arb_store_txn_update_assessment (txn, account->row);
   run->events = g_ptr_array_new_with_free_func ((GDestroyNotify) arb_outbox_row_free);
   add_event (run, "order.filled", now, event_order, order);
   add_event (run, "trade.executed", now, event_trade, trade);
@@ -623,7 +661,7 @@ place_order_run (ArbAccount *account, gpointer data)
       run->idem->created_us = now;
       arb_store_txn_insert_idempotency (txn, run->idem);
     }
-  commit (run, g_steal_pointer (&txn));
+  return TRUE;
 }
 
 void
@@ -656,13 +694,13 @@ arb_saga_place_order (ArbSaga *saga, const ArbOrderRequest *req, ArbIdempotencyR
   if (account == NULL || !g_str_equal (account->row->owner, req->user))
     return fail (run, g_error_new (ARB_TRADING_ERROR, ARB_TRADING_ERROR_NOT_FOUND, "no assessment %s",
                                    req->assessment_id));
-  arb_trading_account_run (saga->trading, account, place_order_run, run);
+  run->prepare = prepare_order;
+  account_enqueue (saga, account, run);
 }
 
-static void
-close_position_run (ArbAccount *account, gpointer data)
+static gboolean
+prepare_close (SagaRun *run, ArbAccount *account, ArbStoreTxn *txn, GError **error_out)
 {
-  SagaRun *run = data;
   ArbTrading *t = run->saga->trading;
   ArbPositionRow *pos = arb_trading_get_position (t, run->position_id, NULL);
   ArbProgram *program;
@@ -671,34 +709,33 @@ close_position_run (ArbAccount *account, gpointer data)
   ArbDecimal qty, pnl, released, cash;
   GError *error = NULL;
   gint64 now = arb_now_us ();
-  g_autoptr(ArbStoreTxn) txn = NULL;
   ArbTradeRow *trade;
   char a[ARB_DECIMAL_BUFSIZE], b[ARB_DECIMAL_BUFSIZE];
   gboolean full;
 
   run->account = account;
   if (pos == NULL)
-    return fail (run, g_error_new (ARB_TRADING_ERROR, ARB_TRADING_ERROR_NOT_FOUND,
+    PREPARE_FAIL (g_error_new (ARB_TRADING_ERROR, ARB_TRADING_ERROR_NOT_FOUND,
                                    "no open position %s (it may have been closed meanwhile)", run->position_id));
   if (!step_load_assessment (run, account, &error))
-    return fail (run, error);
+    PREPARE_FAIL (error);
   program = arb_trading_get_program (t, account->row->program);
   qty = run->has_close_qty ? run->close_qty : pos->quantity;
   if (arb_decimal_cmp (qty, pos->quantity) > 0)
-    return fail (run, g_error_new (ARB_TRADING_ERROR, ARB_TRADING_ERROR_VALIDATION,
+    PREPARE_FAIL (g_error_new (ARB_TRADING_ERROR, ARB_TRADING_ERROR_VALIDATION,
                                    "quantity %s is more than the open %s", arb_decimal_format (qty, a),
                                    arb_decimal_format (pos->quantity, b)));
   full = arb_decimal_cmp (qty, pos->quantity) == 0;
   if (!arb_trading_quote_for (t, pos->market, &quote, &error))
-    return fail (run, error);
+    PREPARE_FAIL (error);
   /* closing a long sells at the bid; closing a short buys at the ask */
   if (!arb_trading_estimate (t, program, pos->market, quote, pos->side == ARB_SIDE_SHORT, qty, &fill, &error))
-    return fail (run, error);
+    PREPARE_FAIL (error);
   if (!arb_position_pnl (pos, fill.price, qty, &pnl, &error) || !arb_decimal_sub (pnl, fill.fee, &cash, &error)
       || !arb_decimal_mul_div (pos->margin, qty, pos->quantity, ARB_ROUND_HALF_EVEN, &released, &error))
     {
       arb_fill_clear (&fill);
-      return fail (run, g_error_new (ARB_TRADING_ERROR, ARB_TRADING_ERROR_VALIDATION, "%s", error->message));
+      PREPARE_FAIL (retype (error, ARB_TRADING_ERROR_VALIDATION));
     }
   if (full)
     released = pos->margin;
@@ -732,7 +769,7 @@ close_position_run (ArbAccount *account, gpointer data)
     {
       arb_trade_row_free (trade);
       undo (run);
-      return fail (run, g_error_new (ARB_TRADING_ERROR, ARB_TRADING_ERROR_VALIDATION, "%s", error->message));
+      PREPARE_FAIL (retype (error, ARB_TRADING_ERROR_VALIDATION));
     }
   pos->updated_us = now;
   if (full)
@@ -750,10 +787,8 @@ close_position_run (ArbAccount *account, gpointer data)
   run->result->position = arb_position_row_copy (pos);
   run->result->assessment = arb_assessment_row_copy (account->row);
 
-  txn = arb_store_txn_new ();
   arb_store_txn_insert_trade (txn, trade);
   arb_store_txn_upsert_position (txn, pos);
-  arb_store_txn_update_assessment (txn, account->row);
   run->events = g_ptr_array_new_with_free_func ((GDestroyNotify) arb_outbox_row_free);
   add_event (run, "trade.executed", now, event_trade, trade);
   if (full)
@@ -763,7 +798,7 @@ close_position_run (ArbAccount *account, gpointer data)
       /* a closed position leaves the live state; the store keeps it */
       arb_trading_remove_position (t, account, pos);
     }
-  commit (run, g_steal_pointer (&txn));
+  return TRUE;
 }
 
 void
@@ -786,7 +821,8 @@ arb_saga_close_position (ArbSaga *saga, const char *user, const char *position_i
   if (pos == NULL || account == NULL || !g_str_equal (account->row->owner, user))
     return fail (run, g_error_new (ARB_TRADING_ERROR, ARB_TRADING_ERROR_NOT_FOUND, "no open position %s",
                                    position_id));
-  arb_trading_account_run (saga->trading, account, close_position_run, run);
+  run->prepare = prepare_close;
+  account_enqueue (saga, account, run);
 }
 
 static void
@@ -825,7 +861,7 @@ arb_saga_create_assessment (ArbSaga *saga, const char *owner, const char *progra
   ArbAssessmentRow *row;
   g_autoptr(ArbStoreTxn) txn = NULL;
   gint64 now = arb_now_us ();
-  g_autoptr(JsonBuilder) b = json_builder_new ();
+  ArbJson j;
 
   if (program == NULL)
     {
@@ -865,9 +901,10 @@ arb_saga_create_assessment (ArbSaga *saga, const char *owner, const char *progra
   {
     ArbAccount tmp = { .row = row };
     tmp.positions = g_ptr_array_new ();
-    arb_json_add_assessment (b, saga->trading, &tmp);
+    arb_json_init (&j, 768);
+    arb_json_add_assessment (&j, saga->trading, &tmp);
     g_ptr_array_unref (tmp.positions);
-    g_ptr_array_add (run->events, outbox_row ("assessment.created", row->id, correlation_id, now, b));
+    g_ptr_array_add (run->events, outbox_row ("assessment.created", row->id, correlation_id, now, &j));
   }
   for (guint i = 0; i < run->events->len; i++)
     arb_store_txn_insert_outbox (txn, g_ptr_array_index (run->events, i));

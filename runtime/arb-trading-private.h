@@ -49,14 +49,12 @@ typedef struct {
 typedef struct {
   ArbAssessmentRow *row;       /* owned */
   GPtrArray        *positions; /* open ArbPositionRow, owned */
-  /* one ledger change of an assessment is in flight at a time; the rest wait
-   * here (a queue per account keeps each account's commits in order and makes
-   * undoing a failed commit exact) */
+  /* one batch of changes of an assessment commits at a time; the changes
+   * that arrive meanwhile wait here and go as the next batch (arb-saga.c) */
   gboolean          busy;
-  GQueue            waiting;   /* ArbAccountTask */
+  GQueue            waiting;   /* SagaRun, owned by the saga */
 } ArbAccount;
 
-typedef void (*ArbAccountTaskFunc) (ArbAccount *account, gpointer data);
 
 /* an execution estimate: what a fill would be now */
 typedef struct {
@@ -98,11 +96,7 @@ ArbPositionRow *arb_trading_get_position (ArbTrading *trading, const char *id, A
 gint64      arb_trading_next_trade_seq (ArbTrading *trading);
 void        arb_trading_set_trade_seq (ArbTrading *trading, gint64 last);
 
-/* runs @func with the account to itself: now if idle, else after the changes
- * before it; the func must call arb_trading_account_release() when its change
- * is done (committed or undone) */
-void arb_trading_account_run (ArbTrading *trading, ArbAccount *account, ArbAccountTaskFunc func, gpointer data);
-void arb_trading_account_release (ArbTrading *trading, ArbAccount *account);
+
 
 /* Pure pricing. A market is tradable when its status is open (or unknown) and
  * its quote is younger than max_quote_age. */

@@ -71,11 +71,6 @@ static const ArbConfigKey market_schema[] = {
   { NULL }
 };
 
-typedef struct {
-  ArbAccountTaskFunc func;
-  gpointer           data;
-} ArbAccountTask;
-
 struct _ArbTrading {
   ArbHost        *host;
   GHashTable     *programs;  /* name → ArbProgram */
@@ -120,7 +115,8 @@ account_free (gpointer data)
   ArbAccount *a = data;
   arb_assessment_row_free (a->row);
   g_ptr_array_unref (a->positions);
-  g_queue_clear_full (&a->waiting, g_free);
+  /* runs still waiting belong to the saga, which is gone by now */
+  g_queue_clear (&a->waiting);
   g_free (a);
 }
 
@@ -364,39 +360,6 @@ arb_trading_set_trade_seq (ArbTrading *trading, gint64 last)
 {
   if (last > trading->last_trade_seq)
     trading->last_trade_seq = last;
-}
-
-void
-arb_trading_account_run (ArbTrading *trading, ArbAccount *account, ArbAccountTaskFunc func, gpointer data)
-{
-  if (!account->busy)
-    {
-      account->busy = TRUE;
-      func (account, data);
-      return;
-    }
-  {
-    ArbAccountTask *task = g_new0 (ArbAccountTask, 1);
-    task->func = func;
-    task->data = data;
-    g_queue_push_tail (&account->waiting, task);
-  }
-}
-
-void
-arb_trading_account_release (ArbTrading *trading, ArbAccount *account)
-{
-  ArbAccountTask *next;
-  g_return_if_fail (account->busy);
-  next = g_queue_pop_head (&account->waiting);
-  if (next == NULL)
-    {
-      account->busy = FALSE;
-      return;
-    }
-  /* the account stays busy and passes to the next in line */
-  next->func (account, next->data);
-  g_free (next);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -20,6 +20,8 @@ const char *arb_closest_word (const char *word, const char *const *candidates);
 char    *arb_uuid_new (void);
 /* RFC 3339 in UTC with microseconds: 2026-11-21T06:04:55.123456Z */
 char    *arb_format_time_us (gint64 unix_us);
+#define ARB_TIME_BUFSIZE 40
+char    *arb_format_time_us_buf (gint64 unix_us, char buf[ARB_TIME_BUFSIZE]);
 
 /* [A-Za-z0-9._-]{1,64} */
 gboolean arb_correlation_id_is_valid (const char *id);

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <string.h>
+#include <time.h>
 
 #include "arb-util-private.h"
 
@@ -132,24 +133,35 @@ arb_uuid_new (void)
 }
 
 char *
-arb_format_time_us (gint64 unix_us)
+arb_format_time_us_buf (gint64 unix_us, char buf[ARB_TIME_BUFSIZE])
 {
-  g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc (unix_us / G_USEC_PER_SEC);
-  g_autofree char *base = NULL;
+  gint64 secs = unix_us / G_USEC_PER_SEC;
   gint64 frac = unix_us % G_USEC_PER_SEC;
+  time_t t;
+  struct tm tm;
 
   if (frac < 0)
     {
       /* times before the epoch: borrow a second */
-      g_autoptr(GDateTime) earlier = g_date_time_add_seconds (dt, -1);
-      g_date_time_unref (g_steal_pointer (&dt));
-      dt = g_steal_pointer (&earlier);
+      secs--;
       frac += G_USEC_PER_SEC;
     }
-  if (dt == NULL)
-    return g_strdup ("invalid-time");
-  base = g_date_time_format (dt, "%Y-%m-%dT%H:%M:%S");
-  return g_strdup_printf ("%s.%06" G_GINT64_FORMAT "Z", base, frac);
+  t = (time_t) secs;
+  if (gmtime_r (&t, &tm) == NULL || tm.tm_year + 1900 > 9999 || tm.tm_year + 1900 < 0)
+    {
+      g_strlcpy (buf, "invalid-time", ARB_TIME_BUFSIZE);
+      return buf;
+    }
+  g_snprintf (buf, ARB_TIME_BUFSIZE, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int) frac);
+  return buf;
+}
+
+char *
+arb_format_time_us (gint64 unix_us)
+{
+  char buf[ARB_TIME_BUFSIZE];
+  return g_strdup (arb_format_time_us_buf (unix_us, buf));
 }
 
 gboolean
