@@ -8,8 +8,6 @@
 #include "arb-saga-private.h"
 #include "arb-util-private.h"
 
-void arb_trading_remove_position (ArbTrading *trading, ArbAccount *account, ArbPositionRow *pos);
-void arb_trading_insert_position (ArbTrading *trading, ArbAccount *account, ArbPositionRow *pos);
 
 struct _ArbSaga {
   ArbHost    *host;
@@ -761,6 +759,8 @@ prepare_close (SagaRun *run, ArbAccount *account, ArbStoreTxn *txn, GError **err
   trade->quote_time_us = fill.quote_time_us;
   trade->executed_us = now;
 
+  /* the account's sums follow the position through its change */
+  arb_trading_exposure_add (t, account, pos, -1);
   if (!arb_decimal_add (account->row->balance, cash, &account->row->balance, &error)
       || !arb_decimal_sub (pos->quantity, qty, &pos->quantity, &error)
       || !arb_decimal_sub (pos->margin, released, &pos->margin, &error)
@@ -768,9 +768,11 @@ prepare_close (SagaRun *run, ArbAccount *account, ArbStoreTxn *txn, GError **err
       || !arb_decimal_add (pos->fees, fill.fee, &pos->fees, &error))
     {
       arb_trade_row_free (trade);
+      arb_trading_exposure_add (t, account, pos, +1);
       undo (run);
       PREPARE_FAIL (retype (error, ARB_TRADING_ERROR_VALIDATION));
     }
+  arb_trading_exposure_add (t, account, pos, +1);
   pos->updated_us = now;
   if (full)
     {
@@ -901,9 +903,11 @@ arb_saga_create_assessment (ArbSaga *saga, const char *owner, const char *progra
   {
     ArbAccount tmp = { .row = row };
     tmp.positions = g_ptr_array_new ();
+    tmp.exposure = g_hash_table_new (g_str_hash, g_str_equal);
     arb_json_init (&j, 768);
     arb_json_add_assessment (&j, saga->trading, &tmp);
     g_ptr_array_unref (tmp.positions);
+    g_hash_table_unref (tmp.exposure);
     g_ptr_array_add (run->events, outbox_row ("assessment.created", row->id, correlation_id, now, &j));
   }
   for (guint i = 0; i < run->events->len; i++)

@@ -45,10 +45,24 @@ typedef struct {
   GStrv      risk; /* [risk:INSTANCE] names */
 } ArbProgram;
 
+/* what an account holds in one market, summed over its open positions, so
+ * that valuing an account costs one price lookup per market it holds, not one
+ * per position (exact: 128-bit sums, rounded once) */
+typedef struct {
+  char     *market;
+  __int128  long_qty;   /* Σ quantity.raw of longs */
+  __int128  long_cost;  /* Σ entry.raw × quantity.raw of longs (scale 10^16) */
+  __int128  short_qty;
+  __int128  short_cost;
+  guint     n_positions;
+} ArbExposure;
+
 /* the live state of one assessment */
 typedef struct {
   ArbAssessmentRow *row;       /* owned */
   GPtrArray        *positions; /* open ArbPositionRow, owned */
+  GHashTable       *exposure;  /* market → ArbExposure, owned */
+  ArbDecimal        used_margin; /* Σ margin of the open positions */
   /* one batch of changes of an assessment commits at a time; the changes
    * that arrive meanwhile wait here and go as the next batch (arb-saga.c) */
   gboolean          busy;
@@ -111,6 +125,13 @@ gboolean arb_trading_mark (ArbTrading *trading, const ArbPositionRow *pos, ArbDe
 /* (exit − entry) × qty for longs, (entry − exit) × qty for shorts */
 gboolean arb_position_pnl (const ArbPositionRow *pos, ArbDecimal exit_price, ArbDecimal quantity, ArbDecimal *out,
                            GError **error);
+/* the live positions: insert takes @pos, remove frees it */
+void arb_trading_insert_position (ArbTrading *trading, ArbAccount *account, ArbPositionRow *pos);
+void arb_trading_remove_position (ArbTrading *trading, ArbAccount *account, ArbPositionRow *pos);
+/* keeps an account's sums right around a change of an open position:
+ * sign -1 before changing it, +1 after */
+void arb_trading_exposure_add (ArbTrading *trading, ArbAccount *account, const ArbPositionRow *pos, int sign);
+
 /* balance + unrealised P&L (positions without a price count at entry) */
 typedef struct {
   ArbDecimal equity;

@@ -110,9 +110,18 @@ program_free (gpointer data)
 }
 
 static void
+exposure_free (gpointer data)
+{
+  ArbExposure *e = data;
+  g_free (e->market);
+  g_free (e);
+}
+
+static void
 account_free (gpointer data)
 {
   ArbAccount *a = data;
+  g_hash_table_unref (a->exposure);
   arb_assessment_row_free (a->row);
   g_ptr_array_unref (a->positions);
   /* runs still waiting belong to the saga, which is gone by now */
@@ -142,7 +151,9 @@ arb_trading_new (ArbHost *host, GPtrArray *problems)
   t->host = host;
   t->programs = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, program_free);
   t->markets = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  t->accounts = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, account_free);
+  /* keyed by a copy of the id: a saga's undo replaces account->row, and a key
+   * borrowed from the old row would dangle (the account was then lost: 404) */
+  t->accounts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, account_free);
   t->positions = g_hash_table_new (g_str_hash, g_str_equal);
   t->position_account = g_hash_table_new (g_str_hash, g_str_equal);
 
@@ -268,8 +279,9 @@ arb_trading_add_account (ArbTrading *trading, ArbAssessmentRow *row)
   ArbAccount *a = g_new0 (ArbAccount, 1);
   a->row = row;
   a->positions = g_ptr_array_new_with_free_func ((GDestroyNotify) arb_position_row_free);
+  a->exposure = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, exposure_free);
   g_queue_init (&a->waiting);
-  g_hash_table_replace (trading->accounts, row->id, a);
+  g_hash_table_replace (trading->accounts, g_strdup (row->id), a);
 }
 
 void
@@ -282,9 +294,7 @@ arb_trading_add_position (ArbTrading *trading, ArbPositionRow *row)
       arb_position_row_free (row);
       return;
     }
-  g_ptr_array_add (a->positions, row);
-  g_hash_table_replace (trading->positions, row->id, row);
-  g_hash_table_replace (trading->position_account, row->id, a);
+  arb_trading_insert_position (trading, a, row);
 }
 
 ArbAccount *
@@ -329,13 +339,41 @@ arb_trading_get_position (ArbTrading *trading, const char *id, ArbAccount **acco
   return p;
 }
 
-/* the saga calls these when a position closes or a reservation is undone */
-void arb_trading_remove_position (ArbTrading *trading, ArbAccount *account, ArbPositionRow *pos);
-void arb_trading_insert_position (ArbTrading *trading, ArbAccount *account, ArbPositionRow *pos);
+
+void
+arb_trading_exposure_add (ArbTrading *trading, ArbAccount *account, const ArbPositionRow *pos, int sign)
+{
+  ArbExposure *e = g_hash_table_lookup (account->exposure, pos->market);
+  __int128 qty = (__int128) pos->quantity.raw * sign;
+  __int128 cost = (__int128) pos->entry_price.raw * pos->quantity.raw * sign;
+
+  if (e == NULL)
+    {
+      e = g_new0 (ArbExposure, 1);
+      e->market = g_strdup (pos->market);
+      g_hash_table_insert (account->exposure, e->market, e);
+    }
+  if (pos->side == ARB_SIDE_LONG)
+    {
+      e->long_qty += qty;
+      e->long_cost += cost;
+    }
+  else
+    {
+      e->short_qty += qty;
+      e->short_cost += cost;
+    }
+  e->n_positions += sign;
+  /* margins are bounded by the balance: an int64 sum cannot overflow */
+  account->used_margin.raw += pos->margin.raw * sign;
+  if (e->n_positions == 0)
+    g_hash_table_remove (account->exposure, pos->market);
+}
 
 void
 arb_trading_remove_position (ArbTrading *trading, ArbAccount *account, ArbPositionRow *pos)
 {
+  arb_trading_exposure_add (trading, account, pos, -1);
   g_hash_table_remove (trading->positions, pos->id);
   g_hash_table_remove (trading->position_account, pos->id);
   g_ptr_array_remove (account->positions, pos); /* frees it */
@@ -344,6 +382,7 @@ arb_trading_remove_position (ArbTrading *trading, ArbAccount *account, ArbPositi
 void
 arb_trading_insert_position (ArbTrading *trading, ArbAccount *account, ArbPositionRow *pos)
 {
+  arb_trading_exposure_add (trading, account, pos, +1);
   g_ptr_array_add (account->positions, pos);
   g_hash_table_replace (trading->positions, pos->id, pos);
   g_hash_table_replace (trading->position_account, pos->id, account);
@@ -520,26 +559,57 @@ arb_position_pnl (const ArbPositionRow *pos, ArbDecimal exit_price, ArbDecimal q
   return ok && arb_decimal_mul (diff, quantity, ARB_ROUND_HALF_EVEN, out, error);
 }
 
+/* x / 10^8, rounded half to even; FALSE when it does not fit 64 bits */
+static gboolean
+div_scale_half_even (__int128 x, gint64 *out)
+{
+  const __int128 scale = ARB_DECIMAL_SCALE;
+  __int128 q = x / scale, r = x % scale;
+  __int128 twice = (r < 0 ? -r : r) * 2;
+  if (twice > scale || (twice == scale && (q % 2) != 0))
+    q += x < 0 ? -1 : 1;
+  if (q > G_MAXINT64 || q < G_MININT64)
+    return FALSE;
+  *out = (gint64) q;
+  return TRUE;
+}
+
 gboolean
 arb_trading_value (ArbTrading *trading, ArbAccount *account, ArbAccountValue *out, GError **error)
 {
-  ArbDecimal unreal = ARB_DECIMAL_ZERO, used = ARB_DECIMAL_ZERO;
+  __int128 unreal = 0; /* scale 10^16 */
+  GHashTableIter it;
+  gpointer v;
+  gint64 raw;
 
-  for (guint i = 0; i < account->positions->len; i++)
+  g_hash_table_iter_init (&it, account->exposure);
+  while (g_hash_table_iter_next (&it, NULL, &v))
     {
-      ArbPositionRow *p = g_ptr_array_index (account->positions, i);
-      ArbDecimal mark, pnl;
-      if (!arb_decimal_add (used, p->margin, &used, error))
-        return FALSE;
-      if (!arb_trading_mark (trading, p, &mark, NULL, NULL))
+      ArbExposure *e = v;
+      g_autoptr(ArbQuote) q = arb_price_book_get (trading->host->book, e->market);
+      ArbDecimal bid, ask;
+      if (q == NULL)
         continue; /* no price yet: counted at entry */
-      if (!arb_position_pnl (p, mark, p->quantity, &pnl, error) || !arb_decimal_add (unreal, pnl, &unreal, error))
-        return FALSE;
+      /* longs are marked at the bid, shorts at the ask, the last price when
+       * the feed has no book */
+      if (!arb_quote_get_bid (q, &bid) || bid.raw <= 0)
+        if (!arb_quote_get_last (q, &bid))
+          continue;
+      if (!arb_quote_get_ask (q, &ask) || ask.raw <= 0)
+        if (!arb_quote_get_last (q, &ask))
+          continue;
+      unreal += (__int128) bid.raw * e->long_qty - e->long_cost;
+      unreal += e->short_cost - (__int128) ask.raw * e->short_qty;
     }
-  out->unrealized = unreal;
-  out->used_margin = used;
-  if (!arb_decimal_add (account->row->balance, unreal, &out->equity, error)
-      || !arb_decimal_sub (out->equity, used, &out->free_margin, error))
+  if (!div_scale_half_even (unreal, &raw))
+    {
+      g_set_error (error, ARB_DECIMAL_ERROR, ARB_DECIMAL_ERROR_OVERFLOW, "unrealised P&L out of range");
+      return FALSE;
+    }
+  out->unrealized = arb_decimal_from_raw (raw);
+  out->used_margin = account->used_margin;
+  if (!arb_decimal_add (account->row->balance, out->unrealized, &out->equity, error)
+      || !arb_decimal_sub (out->equity, out->used_margin, &out->free_margin, error))
     return FALSE;
   return TRUE;
 }
