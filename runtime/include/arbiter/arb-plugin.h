@@ -403,4 +403,31 @@ typedef struct {
   void     (*destroy) (gpointer self);
 } ArbRiskVTable;
 
+/* ------------------------------------------------------------------------ */
+/* Feeds (host → ingest)                                                    */
+
+/**
+ * arb_instance_get_hold_off_ms:
+ * @inst: an ingest instance
+ *
+ * How long the plugin should wait before it next contacts its upstream, in
+ * milliseconds; 0 means go ahead. The host keeps a circuit breaker for every
+ * ingest instance named in a `[feed:NAME]` group (see doc/feeds.md). While
+ * the breaker is open the host does not use the instance's quotes, and a
+ * request would only add load to an upstream that is failing, so it answers
+ * with the time left until the breaker lets one probe through. Once that
+ * time is up, one call returns 0 (the probe); later calls return a wait
+ * again until the probe's outcome is known: a fresh quote closes the
+ * breaker, a failure opens it for another cooldown.
+ *
+ * Call it before each request or reconnection and, when it is not 0, wait
+ * that long instead (and ask again). An instance in no feed always gets 0.
+ * Thread-safe.
+ *
+ * Returns: the wait in milliseconds, or 0
+ *
+ * Since: 1.0
+ */
+ARB_AVAILABLE_IN_1_0 gint64 arb_instance_get_hold_off_ms (ArbInstance *inst);
+
 G_END_DECLS
