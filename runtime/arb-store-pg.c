@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <libpq-fe.h>
@@ -42,6 +43,14 @@ typedef enum {
   ST_LIST_CLOSED,
   ST_OUTBOX_PENDING,
   ST_AUDIT,
+  /* the same writes for a whole group at once: one array per column */
+  ST_BATCH_INSERT_ASSESSMENT,
+  ST_BATCH_UPDATE_ASSESSMENT,
+  ST_BATCH_INSERT_ORDER,
+  ST_BATCH_INSERT_TRADE,
+  ST_BATCH_UPSERT_POSITION,
+  ST_BATCH_INSERT_OUTBOX,
+  ST_BATCH_INSERT_IDEMPOTENCY,
   N_STATEMENTS
 } Statement;
 
@@ -54,6 +63,13 @@ typedef enum {
 #define TRADE_COLUMNS \
   "id, seq, assessment_id, order_id, position_id, market, side, direction, reason, quantity, price, fee, " \
   "realized_pnl, cash_effect, quote_source, quote_at, executed_at"
+#define POSITION_UPDATE \
+  "ON CONFLICT (id, opened_at) DO UPDATE SET status = EXCLUDED.status, " \
+  "quantity = EXCLUDED.quantity, margin = EXCLUDED.margin, " \
+  "realized_pnl = EXCLUDED.realized_pnl, fees = EXCLUDED.fees, " \
+  "stop_loss = EXCLUDED.stop_loss, take_profit = EXCLUDED.take_profit, " \
+  "close_reason = EXCLUDED.close_reason, closed_at = EXCLUDED.closed_at, " \
+  "updated_at = EXCLUDED.updated_at"
 
 static const struct {
   const char *name;
@@ -77,12 +93,7 @@ static const struct {
   [ST_UPSERT_POSITION] = { "arb_upsert_position",
                            "INSERT INTO positions (" POSITION_COLUMNS ") "
                            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) "
-                           "ON CONFLICT (id, opened_at) DO UPDATE SET status = EXCLUDED.status, "
-                           "quantity = EXCLUDED.quantity, margin = EXCLUDED.margin, "
-                           "realized_pnl = EXCLUDED.realized_pnl, fees = EXCLUDED.fees, "
-                           "stop_loss = EXCLUDED.stop_loss, take_profit = EXCLUDED.take_profit, "
-                           "close_reason = EXCLUDED.close_reason, closed_at = EXCLUDED.closed_at, "
-                           "updated_at = EXCLUDED.updated_at" },
+                           POSITION_UPDATE },
   [ST_INSERT_OUTBOX] = { "arb_insert_outbox",
                          "INSERT INTO outbox (id, type, key, assessment_id, payload, created_at) "
                          "VALUES ($1, $2, $3, $4, $5, $6)" },
@@ -112,6 +123,52 @@ static const struct {
                  "LEFT JOIN (SELECT assessment_id, SUM(cash_effect) AS total FROM trades GROUP BY assessment_id) t "
                  "ON t.assessment_id = a.id "
                  "WHERE a.balance - a.starting_balance <> COALESCE(t.total, 0) ORDER BY a.id" },
+  /* the parameters are those of the single-row statements, each an array */
+  [ST_BATCH_INSERT_ASSESSMENT] = { "arb_batch_insert_assessment",
+                                   "INSERT INTO assessments (" ASSESSMENT_COLUMNS ") SELECT * FROM unnest("
+                                   "$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], "
+                                   "$7::numeric[], $8::numeric[], $9::numeric[], $10::numeric[], $11::numeric[], "
+                                   "$12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $15::int8[])" },
+  [ST_BATCH_UPDATE_ASSESSMENT] = { "arb_batch_update_assessment",
+                                   "UPDATE assessments a SET status = u.status, status_reason = u.status_reason, "
+                                   "status_at = u.status_at, starting_balance = u.starting_balance, "
+                                   "balance = u.balance, equity_hwm = u.equity_hwm, "
+                                   "day_start_equity = u.day_start_equity, day_start_balance = u.day_start_balance, "
+                                   "day_start_at = u.day_start_at, updated_at = u.updated_at, version = u.version "
+                                   "FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], "
+                                   "$5::numeric[], $6::numeric[], $7::numeric[], $8::numeric[], $9::numeric[], "
+                                   "$10::timestamptz[], $11::timestamptz[], $12::int8[]) "
+                                   "AS u (id, status, status_reason, status_at, starting_balance, balance, "
+                                   "equity_hwm, day_start_equity, day_start_balance, day_start_at, updated_at, "
+                                   "version) WHERE a.id = u.id" },
+  [ST_BATCH_INSERT_ORDER] = { "arb_batch_insert_order",
+                              "INSERT INTO orders (id, assessment_id, client_order_id, market, direction, quantity, "
+                              "stop_loss, take_profit, status, correlation_id, created_at) SELECT * FROM unnest("
+                              "$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::numeric[], "
+                              "$7::numeric[], $8::numeric[], $9::text[], $10::text[], $11::timestamptz[])" },
+  [ST_BATCH_INSERT_TRADE] = { "arb_batch_insert_trade",
+                              "INSERT INTO trades (" TRADE_COLUMNS ") SELECT * FROM unnest("
+                              "$1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
+                              "$8::text[], $9::text[], $10::numeric[], $11::numeric[], $12::numeric[], "
+                              "$13::numeric[], $14::numeric[], $15::text[], $16::timestamptz[], "
+                              "$17::timestamptz[])" },
+  [ST_BATCH_UPSERT_POSITION] = { "arb_batch_upsert_position",
+                                 "INSERT INTO positions (" POSITION_COLUMNS ") SELECT * FROM unnest("
+                                 "$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
+                                 "$7::numeric[], $8::numeric[], $9::numeric[], $10::numeric[], $11::numeric[], "
+                                 "$12::numeric[], $13::numeric[], $14::numeric[], $15::text[], "
+                                 "$16::timestamptz[], $17::timestamptz[], $18::timestamptz[]) " POSITION_UPDATE },
+  /* in the order they were written, which is what pos records */
+  [ST_BATCH_INSERT_OUTBOX] = { "arb_batch_insert_outbox",
+                               "INSERT INTO outbox (id, type, key, assessment_id, payload, created_at) "
+                               "SELECT id, type, key, assessment_id, payload, created_at FROM unnest("
+                               "$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[]) "
+                               "WITH ORDINALITY AS u (id, type, key, assessment_id, payload, created_at, n) "
+                               "ORDER BY n" },
+  [ST_BATCH_INSERT_IDEMPOTENCY] = { "arb_batch_insert_idempotency",
+                                    "INSERT INTO idempotency_keys (user_id, key, request_hash, status, body, "
+                                    "created_at) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], "
+                                    "$4::int4[], $5::text[], $6::timestamptz[])" },
 };
 
 typedef struct {
@@ -715,21 +772,279 @@ pipe_failure (FailKind kind)
     }
 }
 
-/* queues BEGIN, every statement of every txn and a sync, and sends them */
-static gboolean
-send_group (PgConn *c, ArbStoreTxn **txns, guint n_txns, gint64 deadline)
+/* ---- the fast path: a group as a handful of array statements ---------- */
+
+/* One INSERT per table for the whole group, with one array parameter per
+ * column (unnest), instead of one statement per row: each statement pays
+ * for executor start-up, tuple routing into the partition, and foreign-key
+ * trigger set-up, which costs more than the row itself. The outcome must be
+ * the one the txns would have had one after the other, or the group goes
+ * statement by statement (sequential_group), so:
+ * - an assessment is updated by every order; every UPDATE writes all the
+ *   mutable columns, so the last one per assessment is the outcome (and one
+ *   UPDATE per row, not a chain of row versions inside one transaction);
+ * - a position upserted more than once: the first one's fixed columns with
+ *   the last one's mutable columns, as ON CONFLICT would have left it;
+ * - expiring idempotency keys: the earliest cut-off of the group (it never
+ *   deletes more than one of the txns would have);
+ * - anything that refers to an assessment a later op inserts, a duplicate
+ *   key, an UPDATE that finds no row: statement by statement. */
+
+typedef enum {
+  B_INSERT_ASSESSMENT,
+  B_UPDATE_ASSESSMENT,
+  B_INSERT_ORDER,
+  B_INSERT_TRADE,
+  B_UPSERT_POSITION,
+  B_INSERT_OUTBOX,
+  B_INSERT_IDEMPOTENCY,
+  N_BATCHES
+} BatchKind;
+
+static const Statement batch_statement[N_BATCHES] = {
+  [B_INSERT_ASSESSMENT] = ST_BATCH_INSERT_ASSESSMENT, [B_UPDATE_ASSESSMENT] = ST_BATCH_UPDATE_ASSESSMENT,
+  [B_INSERT_ORDER] = ST_BATCH_INSERT_ORDER,           [B_INSERT_TRADE] = ST_BATCH_INSERT_TRADE,
+  [B_UPSERT_POSITION] = ST_BATCH_UPSERT_POSITION,     [B_INSERT_OUTBOX] = ST_BATCH_INSERT_OUTBOX,
+  [B_INSERT_IDEMPOTENCY] = ST_BATCH_INSERT_IDEMPOTENCY,
+};
+
+typedef struct {
+  guint    rows;
+  int      n_cols;
+  GString *cols[MAX_PARAMS]; /* array literals: {"a","b",NULL} */
+} Batch;
+
+typedef struct {
+  Batch    batches[N_BATCHES];
+  gboolean expire;
+  gint64   expire_before_us;
+} GroupPlan;
+
+static void
+group_plan_clear (GroupPlan *plan)
+{
+  for (guint b = 0; b < N_BATCHES; b++)
+    for (int i = 0; i < plan->batches[b].n_cols; i++)
+      g_string_free (plan->batches[b].cols[i], TRUE);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (GroupPlan, group_plan_clear)
+
+static void
+batch_add (Batch *b, const Params *p)
+{
+  if (b->rows == 0)
+    {
+      b->n_cols = p->n;
+      for (int i = 0; i < p->n; i++)
+        b->cols[i] = g_string_new ("{");
+    }
+  for (int i = 0; i < p->n; i++)
+    {
+      GString *s = b->cols[i];
+      if (b->rows > 0)
+        g_string_append_c (s, ',');
+      if (p->values[i] == NULL)
+        {
+          g_string_append (s, "NULL");
+          continue;
+        }
+      g_string_append_c (s, '"');
+      for (const char *c = p->values[i]; *c != '\0'; c++)
+        {
+          if (*c == '"' || *c == '\\')
+            g_string_append_c (s, '\\');
+          g_string_append_c (s, *c);
+        }
+      g_string_append_c (s, '"');
+    }
+  b->rows++;
+}
+
+static void
+batch_add_op (Batch *b, const ArbStoreOp *op)
 {
   Params p;
+  op_params (op, &p);
+  batch_add (b, &p);
+}
 
+typedef struct {
+  const ArbPositionRow *first;
+  const ArbPositionRow *last;
+} PositionUpserts;
+
+/* the assessment a row operation depends on, if any */
+static const char *
+op_assessment (const ArbStoreOp *op)
+{
+  switch (op->kind)
+    {
+    case ARB_STORE_OP_UPDATE_ASSESSMENT:
+      return op->u.assessment->id;
+    case ARB_STORE_OP_INSERT_ORDER:
+      return op->u.order->assessment_id;
+    case ARB_STORE_OP_INSERT_TRADE:
+      return op->u.trade->assessment_id;
+    case ARB_STORE_OP_UPSERT_POSITION:
+      return op->u.position->assessment_id;
+    default:
+      return NULL;
+    }
+}
+
+/* FALSE: this group must go statement by statement */
+static gboolean
+plan_group (ArbStoreTxn **txns, guint n_txns, GroupPlan *plan)
+{
+  g_autoptr(GHashTable) inserted = g_hash_table_new (g_str_hash, g_str_equal); /* id → flat index + 1 */
+  g_autoptr(GHashTable) updates = g_hash_table_new (g_str_hash, g_str_equal);  /* id → last row */
+  g_autoptr(GHashTable) positions = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_autoptr(GPtrArray) position_order = g_ptr_array_new (); /* keys, first seen first */
+  GHashTableIter iter;
+  gpointer value;
+  guint k = 0;
+
+  for (guint t = 0; t < n_txns; t++)
+    for (guint i = 0; i < txns[t]->ops->len; i++, k++)
+      {
+        const ArbStoreOp *op = &g_array_index (txns[t]->ops, ArbStoreOp, i);
+        if (op->kind == ARB_STORE_OP_INSERT_ASSESSMENT && !g_hash_table_contains (inserted, op->u.assessment->id))
+          g_hash_table_insert (inserted, op->u.assessment->id, GUINT_TO_POINTER (k + 1));
+      }
+  k = 0;
+  for (guint t = 0; t < n_txns; t++)
+    for (guint i = 0; i < txns[t]->ops->len; i++, k++)
+      {
+        const ArbStoreOp *op = &g_array_index (txns[t]->ops, ArbStoreOp, i);
+        const char *depends = op_assessment (op);
+        guint at = depends != NULL ? GPOINTER_TO_UINT (g_hash_table_lookup (inserted, depends)) : 0;
+
+        /* one after the other, this op would have found no assessment */
+        if (at > k + 1)
+          return FALSE;
+        switch (op->kind)
+          {
+          case ARB_STORE_OP_INSERT_ASSESSMENT:
+            batch_add_op (&plan->batches[B_INSERT_ASSESSMENT], op);
+            break;
+          case ARB_STORE_OP_UPDATE_ASSESSMENT:
+            g_hash_table_insert (updates, op->u.assessment->id, (gpointer) op);
+            break;
+          case ARB_STORE_OP_INSERT_ORDER:
+            batch_add_op (&plan->batches[B_INSERT_ORDER], op);
+            break;
+          case ARB_STORE_OP_INSERT_TRADE:
+            batch_add_op (&plan->batches[B_INSERT_TRADE], op);
+            break;
+          case ARB_STORE_OP_UPSERT_POSITION:
+            {
+              char *key = g_strdup_printf ("%s/%" G_GINT64_FORMAT, op->u.position->id, op->u.position->opened_us);
+              PositionUpserts *pu = g_hash_table_lookup (positions, key);
+              if (pu == NULL)
+                {
+                  pu = g_new0 (PositionUpserts, 1);
+                  pu->first = op->u.position;
+                  g_hash_table_insert (positions, key, pu);
+                  g_ptr_array_add (position_order, pu);
+                }
+              else
+                g_free (key);
+              pu->last = op->u.position;
+              break;
+            }
+          case ARB_STORE_OP_INSERT_OUTBOX:
+            batch_add_op (&plan->batches[B_INSERT_OUTBOX], op);
+            break;
+          case ARB_STORE_OP_INSERT_IDEMPOTENCY:
+            batch_add_op (&plan->batches[B_INSERT_IDEMPOTENCY], op);
+            break;
+          case ARB_STORE_OP_EXPIRE_IDEMPOTENCY:
+            plan->expire_before_us = plan->expire ? MIN (plan->expire_before_us, op->u.before_us) : op->u.before_us;
+            plan->expire = TRUE;
+            break;
+          default:
+            return FALSE;
+          }
+      }
+  g_hash_table_iter_init (&iter, updates);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    batch_add_op (&plan->batches[B_UPDATE_ASSESSMENT], value);
+  for (guint i = 0; i < position_order->len; i++)
+    {
+      const PositionUpserts *pu = g_ptr_array_index (position_order, i);
+      ArbPositionRow merged = *pu->first;
+      ArbStoreOp op = { .kind = ARB_STORE_OP_UPSERT_POSITION };
+
+      /* what ON CONFLICT DO UPDATE sets (POSITION_UPDATE) comes from the last */
+      merged.status = pu->last->status;
+      merged.quantity = pu->last->quantity;
+      merged.margin = pu->last->margin;
+      merged.realized_pnl = pu->last->realized_pnl;
+      merged.fees = pu->last->fees;
+      merged.has_stop_loss = pu->last->has_stop_loss;
+      merged.stop_loss = pu->last->stop_loss;
+      merged.has_take_profit = pu->last->has_take_profit;
+      merged.take_profit = pu->last->take_profit;
+      merged.close_reason = pu->last->close_reason;
+      merged.closed_us = pu->last->closed_us;
+      merged.updated_us = pu->last->updated_us;
+      op.u.position = &merged;
+      batch_add_op (&plan->batches[B_UPSERT_POSITION], &op);
+    }
+  for (guint b = 0; b < N_BATCHES; b++)
+    for (int i = 0; i < plan->batches[b].n_cols; i++)
+      g_string_append_c (plan->batches[b].cols[i], '}');
+  return TRUE;
+}
+
+/* the statements of a plan, in the order they are sent: the expiry of
+ * idempotency keys goes before their inserts */
+typedef struct {
+  Statement st;
+  int       n;
+  const char *values[MAX_PARAMS];
+  char      buf[ARB_STORE_TIME_BUFSIZE];
+  guint     rows; /* what an UPDATE must find */
+} Sent;
+
+static guint
+plan_statements (GroupPlan *plan, Sent *out)
+{
+  guint n = 0;
+
+  for (guint b = 0; b < N_BATCHES; b++)
+    {
+      Batch *batch = &plan->batches[b];
+      if (b == B_INSERT_IDEMPOTENCY && plan->expire)
+        {
+          Sent *e = &out[n++];
+          e->st = ST_EXPIRE_IDEMPOTENCY;
+          e->n = 1;
+          e->values[0] = arb_store_format_timestamptz (plan->expire_before_us, e->buf);
+          e->rows = 0;
+        }
+      if (batch->rows == 0)
+        continue;
+      out[n].st = batch_statement[b];
+      out[n].n = batch->n_cols;
+      for (int i = 0; i < batch->n_cols; i++)
+        out[n].values[i] = batch->cols[i]->str;
+      out[n].rows = b == B_UPDATE_ASSESSMENT ? batch->rows : 0;
+      n++;
+    }
+  return n;
+}
+
+/* queues BEGIN, the statements and a sync, and sends them */
+static gboolean
+send_group (PgConn *c, const Sent *sent, guint n_sent, gint64 deadline)
+{
   if (!PQsendQueryParams (c->pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0))
     return FALSE;
-  for (guint t = 0; t < n_txns; t++)
-    for (guint i = 0; i < txns[t]->ops->len; i++)
-      {
-        Statement st = op_params (&g_array_index (txns[t]->ops, ArbStoreOp, i), &p);
-        if (!PQsendQueryPrepared (c->pg, statements[st].name, p.n, p.values, NULL, NULL, 0))
-          return FALSE;
-      }
+  for (guint i = 0; i < n_sent; i++)
+    if (!PQsendQueryPrepared (c->pg, statements[sent[i].st].name, sent[i].n, sent[i].values, NULL, NULL, 0))
+      return FALSE;
   return PQpipelineSync (c->pg) == 1 && flush_all (c, deadline);
 }
 
@@ -747,12 +1062,18 @@ pipeline_group (PgConn *c, ArbStoreTxn **txns, guint n_txns, GError **error)
 {
   gint64 deadline = g_get_monotonic_time () + IO_TIMEOUT_MS * 1000;
   PipeResult outcome = PIPE_OK;
+  g_auto(GroupPlan) plan = { 0 };
+  Sent sent[N_BATCHES + 1];
+  guint n_sent;
 
+  if (!plan_group (txns, n_txns, &plan))
+    return PIPE_TXN_FAILED;
+  n_sent = plan_statements (&plan, sent);
   if (PQsetnonblocking (c->pg, 1) != 0 || PQenterPipelineMode (c->pg) != 1)
     return pipeline_lost (c, error, "entering pipeline mode");
 
-  /* first round trip: BEGIN, every statement, sync */
-  if (!send_group (c, txns, n_txns, deadline))
+  /* first round trip: BEGIN, the statements, sync */
+  if (!send_group (c, sent, n_sent, deadline))
     return pipeline_lost (c, error, "sending the group");
   {
     g_autoptr(PGresult) res = query_result (c, deadline);
@@ -763,28 +1084,25 @@ pipeline_group (PgConn *c, ArbStoreTxn **txns, guint n_txns, GError **error)
           outcome = PIPE_FAILED;
       }
   }
-  for (guint t = 0; t < n_txns; t++)
-    for (guint i = 0; i < txns[t]->ops->len; i++)
-      {
-        const ArbStoreOp *op = &g_array_index (txns[t]->ops, ArbStoreOp, i);
-        g_autoptr(PGresult) res = query_result (c, deadline);
+  for (guint i = 0; i < n_sent; i++)
+    {
+      g_autoptr(PGresult) res = query_result (c, deadline);
 
-        if (c->broken)
-          return pipeline_lost (c, error, "reading the answers");
-        if (outcome != PIPE_OK)
-          continue; /* PGRES_PIPELINE_ABORTED after the first failure */
-        if (!result_ok (res))
-          {
-            g_autofree char *what = arb_store_op_describe (op);
-            g_autoptr(GError) local = NULL;
-            outcome = pipe_failure (set_error (c, res, &local, what));
-            /* a refused row is found again, and reported, statement by statement */
-            if (outcome != PIPE_TXN_FAILED)
-              g_propagate_error (error, g_steal_pointer (&local));
-          }
-        else if (missed_update (op, res))
-          outcome = PIPE_TXN_FAILED;
-      }
+      if (c->broken)
+        return pipeline_lost (c, error, "reading the answers");
+      if (outcome != PIPE_OK)
+        continue; /* PGRES_PIPELINE_ABORTED after the first failure */
+      if (!result_ok (res))
+        {
+          g_autoptr(GError) local = NULL;
+          outcome = pipe_failure (set_error (c, res, &local, statements[sent[i].st].name));
+          /* a refused row is found again, and reported, statement by statement */
+          if (outcome != PIPE_TXN_FAILED)
+            g_propagate_error (error, g_steal_pointer (&local));
+        }
+      else if (sent[i].rows > 0 && (guint) atoi (PQcmdTuples (res)) != sent[i].rows)
+        outcome = PIPE_TXN_FAILED; /* an UPDATE found no assessment */
+    }
   if (!expect_sync (c, deadline))
     return pipeline_lost (c, error, "reading the answers");
   if (outcome != PIPE_OK)

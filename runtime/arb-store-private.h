@@ -93,6 +93,13 @@ GPtrArray *arb_store_outbox_pending_sync (ArbStore *store, guint limit, GError *
 
 /* ---- added with the implementation (doc/store.md) ---- */
 
+/* closed positions on a reader thread, like the trades: the callback runs
+ * on the caller's thread-default context and borrows @rows (NULL on error).
+ * (element-type ArbPositionRow) */
+typedef void (*ArbStoreRowsFunc) (GPtrArray *rows, const GError *error, gpointer data);
+void arb_store_list_closed_positions_async (ArbStore *store, const char *assessment_id, guint limit,
+                                            ArbStoreRowsFunc done, gpointer data);
+
 /* the URI for messages and logs: the password, if any, is "***" */
 const char *arb_store_display_uri (ArbStore *store);
 

@@ -231,7 +231,12 @@ sqlite_connect (const char *path, GError **error)
       sqlite_disconnect (c);
       return NULL;
     }
-  if (!sqlite_exec_script (c, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", error))
+  /* the savepoint journals of a group stay in memory (a file by default,
+   * written page by page), and a group's pages fit in the cache */
+  if (!sqlite_exec_script (c,
+                           "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; "
+                           "PRAGMA cache_size = -32768",
+                           error))
     {
       sqlite_disconnect (c);
       return NULL;

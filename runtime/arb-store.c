@@ -38,7 +38,7 @@ struct _ReadJob {
   gpointer            result;   /* owned, nullable */
   GDestroyNotify      result_free;
   GError             *error;    /* owned, nullable */
-  ArbStoreTradesFunc  trades_done;
+  ArbStoreRowsFunc    rows_done;
   gpointer            done_data;
   GMainContext       *context;  /* owned ref, nullable */
   ArbStoreWaiter     *waiter;   /* a blocked _sync caller, nullable */
@@ -878,7 +878,7 @@ read_job_dispatch (gpointer data)
 {
   ReadJob *job = data;
   /* the array is lent to the callback, which refs it to keep it */
-  job->trades_done (job->result, job->error, job->done_data);
+  job->rows_done (job->result, job->error, job->done_data);
   return G_SOURCE_REMOVE;
 }
 
@@ -1222,15 +1222,20 @@ arb_store_commit_sync (ArbStore *store, ArbStoreTxn *txn, GError **error)
   return ok;
 }
 
+static void
+read_async (ArbStore *store, ReadJob *job, ArbStoreRowsFunc done, gpointer data)
+{
+  job->rows_done = done;
+  job->done_data = data;
+  job->context = g_main_context_ref_thread_default ();
+  g_async_queue_push (store->reads, job);
+}
+
 void
 arb_store_list_trades_async (ArbStore *store, const char *assessment_id, gint64 before_seq, guint limit,
                              ArbStoreTradesFunc done, gpointer data)
 {
-  ReadJob *job = read_job_new (run_list_trades, assessment_id, before_seq, limit);
-  job->trades_done = done;
-  job->done_data = data;
-  job->context = g_main_context_ref_thread_default ();
-  g_async_queue_push (store->reads, job);
+  read_async (store, read_job_new (run_list_trades, assessment_id, before_seq, limit), done, data);
 }
 
 GPtrArray *
@@ -1244,6 +1249,13 @@ GPtrArray *
 arb_store_list_closed_positions_sync (ArbStore *store, const char *assessment_id, guint limit, GError **error)
 {
   return read_sync (store, read_job_new (run_list_closed_positions, assessment_id, 0, limit), error);
+}
+
+void
+arb_store_list_closed_positions_async (ArbStore *store, const char *assessment_id, guint limit,
+                                       ArbStoreRowsFunc done, gpointer data)
+{
+  read_async (store, read_job_new (run_list_closed_positions, assessment_id, 0, limit), done, data);
 }
 
 GPtrArray *

@@ -784,6 +784,24 @@ test_roundtrip (Fixture *f, gconstpointer data)
 
 /* ---- tests: load ------------------------------------------------------- */
 
+typedef struct {
+  GPtrArray *trades;
+  GError    *error;
+  guint      done;
+  GThread   *thread;
+} Page;
+
+static void
+on_page (GPtrArray *trades, const GError *error, gpointer data)
+{
+  Page *page = data;
+  page->trades = trades != NULL ? g_ptr_array_ref (trades) : NULL;
+  page->error = error != NULL ? g_error_copy (error) : NULL;
+  page->thread = g_thread_self ();
+  page->done++;
+}
+
+
 static void
 test_load (Fixture *f, gconstpointer data)
 {
@@ -846,6 +864,16 @@ test_load (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
   g_assert_cmpuint (closed->len, ==, 1);
   assert_position_eq (g_ptr_array_index (closed, 0), closed_p);
+  {
+    Page page = { 0 };
+    arb_store_list_closed_positions_async (f->store, "a-1", 10, on_page, &page);
+    iterate_until (&page.done, 1);
+    g_assert_no_error (page.error);
+    g_assert_true (page.thread == g_thread_self ());
+    g_assert_cmpuint (page.trades->len, ==, 1);
+    assert_position_eq (g_ptr_array_index (page.trades, 0), closed_p);
+    g_ptr_array_unref (page.trades);
+  }
 
   /* a key whose window has passed can be used again once it is expired */
   txn = arb_store_txn_new ();
@@ -1009,24 +1037,149 @@ test_conflict_fails_alone (Fixture *f, gconstpointer data)
   commit_ok (f, order_txn ("a-1", 1000, 1000, t));
 }
 
-/* ---- tests: trade history -------------------------------------------------- */
-
-typedef struct {
-  GPtrArray *trades;
-  GError    *error;
-  guint      done;
-  GThread   *thread;
-} Page;
-
+/* several txns of one group touch the same rows: the outcome is the one
+ * they would have had one after the other (PostgreSQL sends a group as one
+ * statement per table, and merges what it must) */
 static void
-on_page (GPtrArray *trades, const GError *error, gpointer data)
+test_group_semantics (Fixture *f, gconstpointer data)
 {
-  Page *page = data;
-  page->trades = trades != NULL ? g_ptr_array_ref (trades) : NULL;
-  page->error = error != NULL ? g_error_copy (error) : NULL;
-  page->thread = g_thread_self ();
-  page->done++;
+  gint64 t = now_us ();
+  g_autoptr(ArbAssessmentRow) a = make_assessment ("a-1", t);
+  g_autoptr(ArbAssessmentRow) b = make_assessment ("a-2", t);
+  g_autoptr(ArbPositionRow) p_open = make_position ("p-1", "a-1", t);
+  g_autoptr(ArbPositionRow) p_closed = make_position ("p-1", "a-1", t);
+  g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func (error_free0);
+  g_autoptr(GPtrArray) pending = NULL;
+  g_autoptr(GError) error = NULL;
+  ArbStoreStats before, after;
+  ArbStoreTxn *txn;
+  Waits w = { 0 };
+  Loaded l = { 0 };
+
+  fixture_open (f);
+  w.errors = errors;
+  g_ptr_array_set_size (errors, 8);
+
+  /* one group: insert, update twice; a position opened and closed; events */
+  arb_store_get_stats (f->store, &before);
+  arb_store_hold_writer (f->store, TRUE);
+  txn = arb_store_txn_new ();
+  arb_store_txn_insert_assessment (txn, a);
+  commit_async (f, txn, &w, 0);
+
+  a->balance = dec ("99990.5");
+  a->version = 2;
+  a->updated_us = t + 1;
+  txn = arb_store_txn_new ();
+  arb_store_txn_update_assessment (txn, a);
+  arb_store_txn_upsert_position (txn, p_open);
+  {
+    g_autoptr(OutboxRow) e1 = make_outbox ("e-1", "a-1", t);
+    g_autoptr(OutboxRow) e2 = make_outbox ("e-2", "a-1", t);
+    arb_store_txn_insert_outbox (txn, e1);
+    arb_store_txn_insert_outbox (txn, e2);
+  }
+  commit_async (f, txn, &w, 1);
+
+  a->balance = dec ("100150.25");
+  a->equity_hwm = dec ("100150.25");
+  a->version = 3;
+  a->updated_us = t + 2;
+  p_closed->status = ARB_POSITION_CLOSED;
+  p_closed->quantity = ARB_DECIMAL_ZERO;
+  p_closed->margin = ARB_DECIMAL_ZERO;
+  p_closed->realized_pnl = dec ("160");
+  p_closed->fees = dec ("9.75");
+  p_closed->close_reason = g_strdup ("close");
+  p_closed->closed_us = t + 2;
+  p_closed->updated_us = t + 2;
+  /* fixed columns of a later upsert do not change the row */
+  p_closed->entry_price = dec ("1");
+  g_free (p_closed->market);
+  p_closed->market = g_strdup ("crypto:ignored");
+  txn = arb_store_txn_new ();
+  arb_store_txn_update_assessment (txn, a);
+  arb_store_txn_upsert_position (txn, p_closed);
+  {
+    g_autoptr(ArbTradeRow) tr = make_trade ("t-1", 1, "a-1", t + 2);
+    arb_store_txn_insert_trade (txn, tr);
+  }
+  commit_async (f, txn, &w, 2);
+
+  txn = arb_store_txn_new ();
+  {
+    g_autoptr(OutboxRow) e3 = make_outbox ("e-3", "a-1", t);
+    g_autoptr(IdempotencyRow) k = make_idempotency ("alice", "k", t);
+    arb_store_txn_insert_outbox (txn, e3);
+    arb_store_txn_expire_idempotency (txn, t - HOUR_US);
+    arb_store_txn_insert_idempotency (txn, k);
+  }
+  commit_async (f, txn, &w, 3);
+  arb_store_hold_writer (f->store, FALSE);
+  iterate_until (&w.done, 4);
+  arb_store_get_stats (f->store, &after);
+  g_assert_cmpuint (w.failed, ==, 0);
+  g_assert_cmpuint (after.groups - before.groups, ==, 1);
+
+  load (f, 0, &l);
+  g_assert_cmpuint (l.assessments->len, ==, 1);
+  assert_assessment_eq (g_ptr_array_index (l.assessments, 0), a);
+  g_assert_cmpuint (l.positions->len, ==, 0);
+  g_assert_cmpuint (l.idempotency->len, ==, 1);
+  loaded_clear (&l);
+  {
+    g_autoptr(GPtrArray) closed = arb_store_list_closed_positions_sync (f->store, "a-1", 10, &error);
+    ArbPositionRow *got;
+    g_assert_no_error (error);
+    g_assert_cmpuint (closed->len, ==, 1);
+    got = g_ptr_array_index (closed, 0);
+    g_assert_cmpstr (got->market, ==, p_open->market);
+    assert_dec_eq (got->entry_price, p_open->entry_price);
+    g_assert_cmpint (got->status, ==, ARB_POSITION_CLOSED);
+    assert_dec_eq (got->realized_pnl, p_closed->realized_pnl);
+    assert_dec_eq (got->fees, p_closed->fees);
+    g_assert_cmpstr (got->close_reason, ==, "close");
+    g_assert_cmpint (got->closed_us, ==, t + 2);
+  }
+  pending = arb_store_outbox_pending_sync (f->store, 10, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (pending->len, ==, 3);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("e-%u", i + 1);
+      g_assert_cmpstr (((ArbOutboxRow *) g_ptr_array_index (pending, i))->id, ==, id);
+    }
+
+  /* another: an update of an assessment that a later txn inserts fails,
+   * as it would have one after the other */
+  w = (Waits){ .errors = errors };
+  arb_store_hold_writer (f->store, TRUE);
+  txn = arb_store_txn_new ();
+  arb_store_txn_update_assessment (txn, b);
+  commit_async (f, txn, &w, 4);
+  txn = arb_store_txn_new ();
+  arb_store_txn_insert_assessment (txn, b);
+  commit_async (f, txn, &w, 5);
+  a->version = 9;
+  txn = arb_store_txn_new ();
+  arb_store_txn_update_assessment (txn, a);
+  commit_async (f, txn, &w, 6);
+  arb_store_hold_writer (f->store, FALSE);
+  iterate_until (&w.done, 3);
+  g_assert_error ((GError *) g_ptr_array_index (errors, 4), ARB_STORE_ERROR, ARB_STORE_ERROR_CONFLICT);
+  g_assert_no_error ((GError *) g_ptr_array_index (errors, 5));
+  g_assert_no_error ((GError *) g_ptr_array_index (errors, 6));
+  load (f, 0, &l);
+  g_assert_cmpuint (l.assessments->len, ==, 2);
+  for (guint i = 0; i < 2; i++)
+    {
+      ArbAssessmentRow *r = g_ptr_array_index (l.assessments, i);
+      assert_assessment_eq (r, g_str_equal (r->id, "a-1") ? a : b);
+    }
+  loaded_clear (&l);
 }
+
+/* ---- tests: trade history -------------------------------------------------- */
 
 static GPtrArray *
 fetch_page (Fixture *f, const char *assessment_id, gint64 before, guint limit)
@@ -1225,7 +1378,7 @@ test_uri (void)
       ArbStore *store = arb_store_open (bad[i], "/tmp", migrations, &error);
       g_assert_null (store);
       g_assert_error (error, ARB_STORE_ERROR, ARB_STORE_ERROR_URI);
-      g_test_message ("%s → %s", bad[i], error->message);
+      g_test_message ("%s -> %s", bad[i], error->message);
       if (i < 4)
         {
           g_assert_nonnull (strstr (error->message, "sqlite:PATH"));
@@ -1468,6 +1621,60 @@ test_pg_dead_database (Fixture *f, gconstpointer data)
   g_assert_cmpuint (stats.groups_failed, >=, 2);
 }
 
+/* a trigger makes the first @failures inserts of orders fail with
+ * serialization_failure (a sequence counts, which no rollback undoes) */
+static void
+fail_orders_with_40001 (Fixture *f, int failures)
+{
+  PGconn *conn = PQconnectdb (f->uri);
+  g_autofree char *sql = g_strdup_printf (
+    "DROP TRIGGER IF EXISTS fail_once ON orders; DROP SEQUENCE IF EXISTS fail_seq; CREATE SEQUENCE fail_seq;"
+    "CREATE OR REPLACE FUNCTION fail_once () RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+    "  IF nextval('fail_seq') <= %d THEN "
+    "    RAISE EXCEPTION 'could not serialize access' USING ERRCODE = 'serialization_failure'; "
+    "  END IF; RETURN NEW; END $$;"
+    "CREATE TRIGGER fail_once BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION fail_once ();",
+    failures);
+  PGresult *res = PQexec (conn, sql);
+
+  if (PQresultStatus (res) != PGRES_COMMAND_OK)
+    g_error ("%s", PQresultErrorMessage (res));
+  PQclear (res);
+  PQfinish (conn);
+}
+
+static void
+test_pg_serialization_retry (Fixture *f, gconstpointer data)
+{
+  gint64 t = now_us ();
+  g_autoptr(GError) error = NULL;
+  ArbStoreStats before, after;
+
+  fixture_open (f);
+  seed_assessment (f, "a-1", t);
+
+  /* twice: the group runs again, and commits on the third run */
+  fail_orders_with_40001 (f, 2);
+  arb_store_get_stats (f->store, &before);
+  commit_ok (f, order_txn ("a-1", 1, 1, t));
+  arb_store_get_stats (f->store, &after);
+  g_assert_cmpuint (after.retries - before.retries, ==, 2);
+  g_assert_cmpuint (after.groups - before.groups, ==, 1);
+  g_assert_cmpint (raw_count (f, "SELECT count(*) FROM orders"), ==, 1);
+
+  /* every time: after 3 retries the group fails, UNAVAILABLE */
+  warnings_allowed = TRUE;
+  fail_orders_with_40001 (f, 1000);
+  arb_store_get_stats (f->store, &before);
+  g_assert_false (arb_store_commit_sync (f->store, order_txn ("a-1", 2, 2, t), &error));
+  g_assert_error (error, ARB_STORE_ERROR, ARB_STORE_ERROR_UNAVAILABLE);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "40001"));
+  arb_store_get_stats (f->store, &after);
+  g_assert_cmpuint (after.retries - before.retries, ==, 3);
+  g_assert_cmpint (raw_count (f, "SELECT count(*) FROM orders"), ==, 1);
+}
+
 /* ---- perf (-m perf) ------------------------------------------------------ */
 
 static void
@@ -1583,6 +1790,7 @@ main (int argc, char **argv)
       add (backends[i], "load", test_load);
       add (backends[i], "group-commit", test_group_commit);
       add (backends[i], "conflict-fails-alone", test_conflict_fails_alone);
+      add (backends[i], "group-semantics", test_group_semantics);
       add (backends[i], "pagination", test_pagination);
       add (backends[i], "caller-context", test_caller_context);
       add (backends[i], "ledger-audit", test_ledger_audit);
@@ -1594,6 +1802,7 @@ main (int argc, char **argv)
     }
   add ("sqlite", "unwritable-path", test_sqlite_unwritable);
   add ("postgresql", "partitions", test_pg_partitions);
+  add ("postgresql", "serialization-retry", test_pg_serialization_retry);
   add ("postgresql", "dead-database", test_pg_dead_database);
 
   rc = g_test_run ();
