@@ -9,8 +9,8 @@
  *
  * Latency is the time from sending the first byte of a request to receiving
  * the last byte of its response, recorded in nanoseconds into a log-linear
- * histogram (arb-hist.h).  Only responses completed inside the measured window
- * (after --warmup, before its end) are counted.
+ * histogram (arb-hist.h).  Only requests sent after --warmup and answered
+ * before the end are counted.
  *
  * See doc/benchmarking.md.
  */
@@ -746,7 +746,8 @@ conn_complete (Conn *c)
 {
   Worker *w = c->w;
   gint64 now = now_ns ();
-  if (in_window (now)) {
+  /* sent (or, open loop, scheduled) after the warmup and answered before the end */
+  if (c->t_start >= cfg.warmup_end && now < cfg.end) {
     gint64 lat = now - c->t_start;
     arb_hist_record (&w->st.hist, lat > 0 ? (guint64) lat : 0);
     if (c->status >= 100 && c->status < 600)
@@ -1260,8 +1261,8 @@ print_text (const Stats *st, const Summary *s, gint64 measured_ns, gboolean inte
     printf ("reconnects   %" G_GUINT64_FORMAT " (resent after an idle close: %" G_GUINT64_FORMAT ")\n",
             st->connects > cfg.connections ? st->connects - cfg.connections : 0, st->retries);
   if (st->unsent)
-    printf ("unsent       %" G_GUINT64_FORMAT " scheduled requests never got a connection: "
-            "the server did not keep up with --rate\n", st->unsent);
+    printf ("unsent       %" G_GUINT64_FORMAT " scheduled requests still waiting for a connection at the end "
+            "(more than rate x latency: the server did not keep up with --rate)\n", st->unsent);
 }
 
 static void
