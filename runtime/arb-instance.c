@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "arb-host-private.h"
+#include "arb-risk-private.h"
 #include "arb-util-private.h"
 
 G_DEFINE_QUARK (arb-plugin-error-quark, arb_plugin_error)
@@ -515,6 +516,33 @@ arb_instance_sink_flush (ArbInstance *inst, GError **error)
     return TRUE;
   scope = call_begin (inst, "flush");
   ok = inst->module->sink.flush (inst->self, error);
+  return call_end (&scope, ok, error);
+}
+
+gboolean
+arb_instance_risk_check_order (ArbInstance *inst, const ArbOrderView *order, const ArbAccountView *account,
+                               ArbRiskVerdict *verdict, GError **error)
+{
+  CallScope scope;
+  gboolean ok;
+
+  g_return_val_if_fail (inst->kind == ARB_PLUGIN_RISK, FALSE);
+  scope = call_begin (inst, "check_order");
+  ok = inst->module->risk.check_order (inst->self, order, account, verdict, error);
+  return call_end (&scope, ok, error);
+}
+
+gboolean
+arb_instance_risk_on_mark (ArbInstance *inst, const ArbAccountView *account, ArbRiskVerdict *verdict, GError **error)
+{
+  CallScope scope;
+  gboolean ok;
+
+  g_return_val_if_fail (inst->kind == ARB_PLUGIN_RISK, FALSE);
+  if (inst->module->risk.on_mark == NULL)
+    return TRUE;
+  scope = call_begin (inst, "on_mark");
+  ok = inst->module->risk.on_mark (inst->self, account, verdict, error);
   return call_end (&scope, ok, error);
 }
 

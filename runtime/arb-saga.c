@@ -5,6 +5,7 @@
 
 
 #include "arb-json-private.h"
+#include "arb-risk-private.h"
 #include "arb-saga-private.h"
 #include "arb-util-private.h"
 
@@ -296,27 +297,6 @@ step_load_assessment (SagaRun *run, ArbAccount *account, GError **error)
   return TRUE;
 }
 
-/* step: the risk instances of the program are running (fail closed) and
- * allow the order */
-static gboolean
-step_risk (SagaRun *run, ArbProgram *program, GError **error)
-{
-  for (guint i = 0; program->risk != NULL && program->risk[i] != NULL; i++)
-    {
-      g_autofree char *name = g_strdup_printf ("risk:%s", program->risk[i]);
-      ArbInstance *inst = arb_host_find_instance (run->saga->host, name);
-      if (inst == NULL || !arb_instance_is_up (inst))
-        {
-          g_autofree char *reason = inst != NULL ? arb_instance_dup_reason (inst) : g_strdup ("not configured");
-          g_set_error (error, ARB_TRADING_ERROR, ARB_TRADING_ERROR_RISK_UNAVAILABLE,
-                       "risk check %s is not running (%s): orders are refused until it is", name,
-                       reason != NULL ? reason : "down");
-          return FALSE;
-        }
-    }
-  return TRUE;
-}
-
 static gboolean
 check_brackets (const ArbOrderRequest *req, ArbDecimal price, GError **error)
 {
@@ -580,11 +560,30 @@ prepare_order (SagaRun *run, ArbAccount *account, ArbStoreTxn *txn, GError **err
       PREPARE_FAIL (error);
     }
   /* step: risk plugins */
-  if (!step_risk (run, program, &error))
-    {
-      arb_fill_clear (&fill);
-      PREPARE_FAIL (error);
-    }
+  {
+    ArbMarketRules rules;
+    ArbOrderView view = {
+      .market = run->req.market,
+      .prediction = g_strcmp0 (arb_market_class (run->req.market), "prediction") == 0,
+      .is_buy = run->req.is_buy,
+      .quantity = fill.quantity,
+      .price = fill.price,
+      .notional = fill.notional,
+      .fee = fill.fee,
+      .margin = fill.margin,
+      .has_stop_loss = run->req.has_stop_loss,
+      .stop_loss = run->req.stop_loss,
+      .has_take_profit = run->req.has_take_profit,
+      .take_profit = run->req.take_profit,
+    };
+    arb_trading_market_rules (t, run->req.market, &rules);
+    view.fee_bps = rules.fee_bps;
+    if (!arb_risk_check_order (saga->host, t, program, account, &view, &error))
+      {
+        arb_fill_clear (&fill);
+        PREPARE_FAIL (error);
+      }
+  }
 
   /* step: reserve in memory */
   run->account_before = arb_assessment_row_copy (account->row);

@@ -372,11 +372,80 @@ typedef struct {
   void     (*destroy) (gpointer self);
 } ArbSinkVTable;
 
-/* Opaque views the risk callbacks read; their accessors come with the
- * trading core. */
+/* ------------------------------------------------------------------------ */
+/* What risk plugins see: read-only views, valid for the call only, and a
+ * verdict to fill in. All amounts are ArbDecimal; the views are computed by
+ * the host from the live state, marked at bid (longs) and ask (shorts).     */
+
 typedef struct _ArbOrderView   ArbOrderView;
 typedef struct _ArbAccountView ArbAccountView;
 typedef struct _ArbRiskVerdict ArbRiskVerdict;
+
+/* the order being checked, with the host's execution estimate */
+ARB_AVAILABLE_IN_1_0 const char *arb_order_view_get_market (const ArbOrderView *order);
+/* TRUE for polymarket:/kalshi: markets */
+ARB_AVAILABLE_IN_1_0 gboolean    arb_order_view_is_prediction (const ArbOrderView *order);
+/* a buy opens a long; a sell a short (crypto only) */
+ARB_AVAILABLE_IN_1_0 gboolean    arb_order_view_is_buy (const ArbOrderView *order);
+ARB_AVAILABLE_IN_1_0 ArbDecimal  arb_order_view_get_quantity (const ArbOrderView *order);
+/* the estimated fill price, slippage included */
+ARB_AVAILABLE_IN_1_0 ArbDecimal  arb_order_view_get_price (const ArbOrderView *order);
+ARB_AVAILABLE_IN_1_0 ArbDecimal  arb_order_view_get_notional (const ArbOrderView *order);
+/* the fee of the opening fill */
+ARB_AVAILABLE_IN_1_0 ArbDecimal  arb_order_view_get_fee (const ArbOrderView *order);
+/* the market's fee rate in basis points (a close costs notional × this) */
+ARB_AVAILABLE_IN_1_0 gint64      arb_order_view_get_fee_bps (const ArbOrderView *order);
+/* the margin it would tie up; for prediction shares their whole cost */
+ARB_AVAILABLE_IN_1_0 ArbDecimal  arb_order_view_get_margin (const ArbOrderView *order);
+/* each FALSE when the order has none */
+ARB_AVAILABLE_IN_1_0 gboolean    arb_order_view_get_stop_loss (const ArbOrderView *order, ArbDecimal *out);
+ARB_AVAILABLE_IN_1_0 gboolean    arb_order_view_get_take_profit (const ArbOrderView *order, ArbDecimal *out);
+
+/* the assessment */
+ARB_AVAILABLE_IN_1_0 const char *arb_account_view_get_id (const ArbAccountView *account);
+ARB_AVAILABLE_IN_1_0 const char *arb_account_view_get_program (const ArbAccountView *account);
+ARB_AVAILABLE_IN_1_0 ArbDecimal  arb_account_view_get_starting_balance (const ArbAccountView *account);
+ARB_AVAILABLE_IN_1_0 ArbDecimal  arb_account_view_get_balance (const ArbAccountView *account);
+ARB_AVAILABLE_IN_1_0 ArbDecimal  arb_account_view_get_equity (const ArbAccountView *account);
+ARB_AVAILABLE_IN_1_0 ArbDecimal  arb_account_view_get_unrealized_pnl (const ArbAccountView *account);
+ARB_AVAILABLE_IN_1_0 ArbDecimal  arb_account_view_get_used_margin (const ArbAccountView *account);
+ARB_AVAILABLE_IN_1_0 ArbDecimal  arb_account_view_get_free_margin (const ArbAccountView *account);
+/* the highest equity seen since the start, unrealised P&L included */
+ARB_AVAILABLE_IN_1_0 ArbDecimal  arb_account_view_get_equity_high_water_mark (const ArbAccountView *account);
+/* the anchors taken at the program's last daily reset */
+ARB_AVAILABLE_IN_1_0 ArbDecimal  arb_account_view_get_day_start_balance (const ArbAccountView *account);
+ARB_AVAILABLE_IN_1_0 ArbDecimal  arb_account_view_get_day_start_equity (const ArbAccountView *account);
+/* µs since the epoch: now, as the host evaluates */
+ARB_AVAILABLE_IN_1_0 gint64      arb_account_view_get_time (const ArbAccountView *account);
+ARB_AVAILABLE_IN_1_0 guint       arb_account_view_get_n_positions (const ArbAccountView *account);
+/* the notional (entry × open quantity) held in @market, summed over positions */
+ARB_AVAILABLE_IN_1_0 ArbDecimal  arb_account_view_get_market_notional (const ArbAccountView *account,
+                                                                     const char *market);
+
+/**
+ * ArbRiskRejection:
+ * @ARB_RISK_REJECT_LIMIT: a limit of the rule set (422 RISK_LIMIT_EXCEEDED)
+ * @ARB_RISK_REJECT_DRAWDOWN: the order's worst case would breach a drawdown
+ *   floor (422 DRAWDOWN_LIMIT_EXCEEDED)
+ *
+ * Since: 1.0
+ */
+typedef enum {
+  ARB_RISK_REJECT_LIMIT = 1,
+  ARB_RISK_REJECT_DRAWDOWN,
+} ArbRiskRejection;
+
+/* check_order: refuse the order; the message is shown to the trader, so say
+ * the number, the limit and its basis */
+ARB_AVAILABLE_IN_1_0 void arb_risk_verdict_reject (ArbRiskVerdict *verdict, ArbRiskRejection kind,
+                                                   const char *format, ...) G_GNUC_PRINTF (3, 4);
+/* on_mark: the rule is breached; the host fails the assessment and closes its
+ * positions. Evidence added before or after is kept with it. */
+ARB_AVAILABLE_IN_1_0 void arb_risk_verdict_breach (ArbRiskVerdict *verdict, const char *rule, const char *format,
+                                                   ...) G_GNUC_PRINTF (3, 4);
+ARB_AVAILABLE_IN_1_0 void arb_risk_verdict_add_evidence (ArbRiskVerdict *verdict, const char *key, const char *value);
+ARB_AVAILABLE_IN_1_0 void arb_risk_verdict_add_evidence_decimal (ArbRiskVerdict *verdict, const char *key,
+                                                                 ArbDecimal value);
 
 /**
  * ArbRiskVTable:

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "arb-trading-private.h"
+
+G_BEGIN_DECLS
+
+/* The risk views handed to plugins (arb-plugin.h), filled by the host. */
+struct _ArbOrderView {
+  const char *market;
+  gboolean    prediction;
+  gboolean    is_buy;
+  ArbDecimal  quantity, price, notional, fee, margin;
+  gint64      fee_bps;
+  gboolean    has_stop_loss, has_take_profit;
+  ArbDecimal  stop_loss, take_profit;
+};
+
+struct _ArbAccountView {
+  ArbAccount     *account;
+  ArbAccountValue value;
+  gint64          now_us;
+};
+
+struct _ArbRiskVerdict {
+  int        rejection;  /* ArbRiskRejection, 0: allowed */
+  char      *message;    /* owned, nullable */
+  gboolean   breach;
+  char      *rule;       /* owned, nullable */
+  GPtrArray *evidence;   /* owned: key, value, key, value... */
+};
+
+void arb_risk_verdict_init (ArbRiskVerdict *verdict);
+void arb_risk_verdict_clear (ArbRiskVerdict *verdict);
+
+/* fills an account view from the live state; FALSE on overflow */
+gboolean arb_account_view_init (ArbAccountView *view, ArbTrading *trading, ArbAccount *account, GError **error);
+
+/* the saga's risk step: every risk instance of the program must be running
+ * (fail closed) and allow the order; the first refusal wins */
+gboolean arb_risk_check_order (ArbHost *host, ArbTrading *trading, ArbProgram *program, ArbAccount *account,
+                               const ArbOrderView *order, GError **error);
+
+/* the host's wrappers of the risk callbacks (arb-instance.c) */
+gboolean arb_instance_risk_check_order (ArbInstance *inst, const ArbOrderView *order, const ArbAccountView *account,
+                                        ArbRiskVerdict *verdict, GError **error);
+gboolean arb_instance_risk_on_mark (ArbInstance *inst, const ArbAccountView *account, ArbRiskVerdict *verdict,
+                                    GError **error);
+
+G_END_DECLS
