@@ -219,6 +219,7 @@ struct _ArbHost {
   ArbSaga         *saga;
   ArbApi          *api;
   gpointer         verifier;   /* ArbJwtVerifier */
+  gpointer         marker;     /* ArbMarker */
 };
 
 /* the schema of [runtime] and the host's keys of instance groups */

@@ -11,6 +11,7 @@
 
 #include "arb-host-private.h"
 #include "arb-api-private.h"
+#include "arb-marker-private.h"
 #include "arb-saga-private.h"
 #include "arb-store-private.h"
 #include "arb-trading-private.h"
@@ -376,6 +377,7 @@ arb_host_free (ArbHost *host)
           g_source_destroy (s);
       }
   g_clear_pointer (&host->http, arb_http_free);
+  g_clear_pointer (&host->marker, arb_marker_free);
   g_clear_pointer (&host->api, arb_api_free);
   g_clear_pointer (&host->saga, arb_saga_free);
   /* joins the store's threads; their callbacks target this context */
@@ -591,6 +593,7 @@ start_trading (ArbHost *host, GError **error)
       return FALSE;
     }
   accounts = arb_trading_list_accounts (host->trading, NULL);
+  host->marker = arb_marker_new (host, host->trading, host->saga);
   line = g_strdup_printf ("ledger loaded from %s store: %u assessment%s", arb_store_backend (host->store),
                           accounts->len, accounts->len == 1 ? "" : "s");
   arb_log_for (NULL, "store", G_LOG_LEVEL_INFO, line);
@@ -709,11 +712,41 @@ arb_host_run (ArbHost *host)
   return host->exit_code;
 }
 
+typedef struct {
+  ArbHost *host;
+  char    *market;
+} MarkLater;
+
+static gboolean
+mark_later (gpointer data)
+{
+  MarkLater *ml = data;
+  if (ml->host->marker != NULL)
+    arb_marker_on_quote (ml->host->marker, ml->market);
+  g_free (ml->market);
+  g_free (ml);
+  return G_SOURCE_REMOVE;
+}
+
 void
 arb_host_on_quote (ArbHost *host, ArbInstance *inst, ArbQuote *quote)
 {
   if (!arb_price_book_update (host->book, quote))
     return;
+  /* accounts live on the main thread: a quote from a plugin's own thread
+   * is marked there */
+  if (host->marker != NULL)
+    {
+      if (g_main_context_is_owner (host->context))
+        arb_marker_on_quote (host->marker, quote->market);
+      else
+        {
+          MarkLater *ml = g_new0 (MarkLater, 1);
+          ml->host = host;
+          ml->market = g_strdup (quote->market);
+          g_main_context_invoke (host->context, mark_later, ml);
+        }
+    }
   arb_metrics_gauge_set (host->metrics, "arb_markets", NULL, (gdouble) arb_price_book_size (host->book));
   {
     g_autoptr(ArbEvent) ev = arb_event_new_quote (quote);

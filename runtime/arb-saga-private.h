@@ -64,6 +64,17 @@ void arb_saga_close_position (ArbSaga *saga, const char *user, const char *posit
 void arb_saga_create_assessment (ArbSaga *saga, const char *owner, const char *program, const char *correlation_id,
                                  ArbSagaDoneFunc done, gpointer data);
 
+/* a stop-loss or take-profit hit: close @position_id at the market */
+void arb_saga_close_by_rule (ArbSaga *saga, ArbAccount *account, const char *position_id, ArbTradeReason reason,
+                             const char *correlation_id);
+/* pass or fail an assessment; @liquidate closes every open position at the
+ * market first, in the same transaction; @evidence_json is an object */
+void arb_saga_set_status_by_rule (ArbSaga *saga, ArbAccount *account, ArbAssessmentStatus status, const char *reason,
+                                  const char *evidence_json, gboolean liquidate, const char *correlation_id);
+
+/* writes the account row as it is in memory (marks and day anchors) */
+void arb_saga_persist_account (ArbSaga *saga, ArbAccount *account);
+
 /* the JSON of the domain objects, as the REST API and the events show them */
 char *arb_json_assessment (ArbTrading *trading, ArbAccount *account);
 void  arb_json_add_assessment (ArbJson *j, ArbTrading *trading, ArbAccount *account);

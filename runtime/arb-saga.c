@@ -230,6 +230,12 @@ struct _SagaRun {
   ArbDecimal         close_qty;
   char              *program;
   char              *owner;
+  /* closes and status changes the host makes on its own (rules) */
+  gboolean           system;
+  ArbTradeReason     close_reason;
+  ArbAssessmentStatus new_status;
+  char              *status_reason;
+  char              *evidence_json; /* an object, for the event */
 };
 
 static void
@@ -245,6 +251,8 @@ saga_run_free (SagaRun *run)
   g_free (run->position_id);
   g_free (run->program);
   g_free (run->owner);
+  g_free (run->status_reason);
+  g_free (run->evidence_json);
   g_free (run);
 }
 
@@ -449,6 +457,15 @@ static void
 account_enqueue (ArbSaga *saga, ArbAccount *account, SagaRun *run)
 {
   g_queue_push_tail (&account->waiting, run);
+  account_kick (saga, account);
+}
+
+/* several changes that must go in one batch (a liquidation and the failure) */
+static void
+account_enqueue_many (ArbSaga *saga, ArbAccount *account, GPtrArray *runs)
+{
+  for (guint i = 0; i < runs->len; i++)
+    g_queue_push_tail (&account->waiting, g_ptr_array_index (runs, i));
   account_kick (saga, account);
 }
 
@@ -723,7 +740,15 @@ prepare_close (SagaRun *run, ArbAccount *account, ArbStoreTxn *txn, GError **err
                                    "quantity %s is more than the open %s", arb_decimal_format (qty, a),
                                    arb_decimal_format (pos->quantity, b)));
   full = arb_decimal_cmp (qty, pos->quantity) == 0;
-  if (!arb_trading_quote_for (t, pos->market, &quote, &error))
+  if (run->system)
+    {
+      /* a rule closes at the market as it is: the trigger was the quote */
+      quote = arb_price_book_get (run->saga->host->book, pos->market);
+      if (quote == NULL)
+        PREPARE_FAIL (g_error_new (ARB_TRADING_ERROR, ARB_TRADING_ERROR_MARKET_DATA, "no quote for %s to close at",
+                                   pos->market));
+    }
+  else if (!arb_trading_quote_for (t, pos->market, &quote, &error))
     PREPARE_FAIL (error);
   /* closing a long sells at the bid; closing a short buys at the ask */
   if (!arb_trading_estimate (t, program, pos->market, quote, pos->side == ARB_SIDE_SHORT, qty, &fill, &error))
@@ -748,7 +773,7 @@ prepare_close (SagaRun *run, ArbAccount *account, ArbStoreTxn *txn, GError **err
   trade->market = g_strdup (pos->market);
   trade->side = pos->side;
   trade->is_buy = pos->side == ARB_SIDE_SHORT;
-  trade->reason = ARB_TRADE_CLOSE;
+  trade->reason = run->close_reason;
   trade->quantity = qty;
   trade->price = fill.price;
   trade->fee = fill.fee;
@@ -778,7 +803,7 @@ prepare_close (SagaRun *run, ArbAccount *account, ArbStoreTxn *txn, GError **err
       pos->status = ARB_POSITION_CLOSED;
       pos->closed_us = now;
       g_free (pos->close_reason);
-      pos->close_reason = g_strdup (arb_trade_reason_to_string (ARB_TRADE_CLOSE));
+      pos->close_reason = g_strdup (arb_trade_reason_to_string (run->close_reason));
     }
   account->row->updated_us = now;
   account->row->version++;
@@ -814,6 +839,7 @@ arb_saga_close_position (ArbSaga *saga, const char *user, const char *position_i
   run->done = done;
   run->data = data;
   run->position_id = g_strdup (position_id);
+  run->close_reason = ARB_TRADE_CLOSE;
   run->has_close_qty = quantity != NULL;
   if (quantity != NULL)
     run->close_qty = *quantity;
@@ -912,4 +938,127 @@ arb_saga_create_assessment (ArbSaga *saga, const char *owner, const char *progra
   for (guint i = 0; i < run->events->len; i++)
     arb_store_txn_insert_outbox (txn, g_ptr_array_index (run->events, i));
   arb_store_commit_async (saga->store, g_steal_pointer (&txn), create_done, run);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Changes the host makes by rule                                           */
+
+static void
+system_done (ArbSagaResult *result, const GError *error, gpointer data)
+{
+  if (error != NULL)
+    arb_log_for (NULL, "saga", G_LOG_LEVEL_WARNING, error->message);
+}
+
+static SagaRun *
+system_close_run (ArbSaga *saga, const char *position_id, ArbTradeReason reason, const char *correlation_id)
+{
+  SagaRun *run = g_new0 (SagaRun, 1);
+  run->saga = saga;
+  run->done = system_done;
+  run->system = TRUE;
+  run->close_reason = reason;
+  run->position_id = g_strdup (position_id);
+  run->req.correlation_id = g_strdup (correlation_id);
+  run->prepare = prepare_close;
+  return run;
+}
+
+void
+arb_saga_close_by_rule (ArbSaga *saga, ArbAccount *account, const char *position_id, ArbTradeReason reason,
+                        const char *correlation_id)
+{
+  account_enqueue (saga, account, system_close_run (saga, position_id, reason, correlation_id));
+}
+
+static void
+event_status (ArbJson *j, gpointer data)
+{
+  SagaRun *run = data;
+  ArbAssessmentRow *r = run->account->row;
+  ArbAccountValue v;
+  g_autoptr(GError) error = NULL;
+
+  arb_json_begin_object (j);
+  arb_json_kv_string (j, "assessmentId", r->id);
+  arb_json_kv_string (j, "status", arb_assessment_status_to_string (r->status));
+  arb_json_kv_string (j, "reason", r->status_reason);
+  arb_json_kv_time (j, "time", r->status_time_us);
+  arb_json_kv_decimal (j, "balance", r->balance);
+  if (arb_trading_value (run->saga->trading, run->account, &v, &error))
+    arb_json_kv_decimal (j, "equity", v.equity);
+  arb_json_key (j, "evidence");
+  arb_json_raw (j, run->evidence_json != NULL ? run->evidence_json : "{}");
+  arb_json_end_object (j);
+}
+
+static gboolean
+prepare_status (SagaRun *run, ArbAccount *account, ArbStoreTxn *txn, GError **error_out)
+{
+  gint64 now = arb_now_us ();
+  ArbAssessmentRow *r = account->row;
+
+  if (r->status != ARB_ASSESSMENT_ACTIVE)
+    PREPARE_FAIL (g_error_new (ARB_TRADING_ERROR, ARB_TRADING_ERROR_ASSESSMENT_NOT_ACTIVE,
+                               "assessment %s is %s already", r->id, arb_assessment_status_to_string (r->status)));
+  run->account_before = arb_assessment_row_copy (r);
+  r->status = run->new_status;
+  g_free (r->status_reason);
+  r->status_reason = g_strdup (run->status_reason);
+  r->status_time_us = now;
+  r->updated_us = now;
+  r->version++;
+  run->result = g_new0 (ArbSagaResult, 1);
+  run->result->assessment = arb_assessment_row_copy (r);
+  run->events = g_ptr_array_new_with_free_func ((GDestroyNotify) arb_outbox_row_free);
+  add_event (run, run->new_status == ARB_ASSESSMENT_PASSED ? "assessment.passed" : "assessment.failed", now,
+             event_status, run);
+  return TRUE;
+}
+
+void
+arb_saga_set_status_by_rule (ArbSaga *saga, ArbAccount *account, ArbAssessmentStatus status, const char *reason,
+                             const char *evidence_json, gboolean liquidate, const char *correlation_id)
+{
+  g_autoptr(GPtrArray) runs = g_ptr_array_new ();
+  SagaRun *run;
+
+  /* every open position closes at the market in the same batch, before the
+   * status changes */
+  if (liquidate)
+    for (guint i = 0; i < account->positions->len; i++)
+      {
+        ArbPositionRow *p = g_ptr_array_index (account->positions, i);
+        g_ptr_array_add (runs, system_close_run (saga, p->id, ARB_TRADE_LIQUIDATION, correlation_id));
+      }
+  run = g_new0 (SagaRun, 1);
+  run->saga = saga;
+  run->done = system_done;
+  run->system = TRUE;
+  run->new_status = status;
+  run->status_reason = g_strdup (reason);
+  run->evidence_json = g_strdup (evidence_json);
+  run->req.correlation_id = g_strdup (correlation_id);
+  run->prepare = prepare_status;
+  g_ptr_array_add (runs, run);
+  account_enqueue_many (saga, account, runs);
+}
+
+static gboolean
+prepare_persist (SagaRun *run, ArbAccount *account, ArbStoreTxn *txn, GError **error_out)
+{
+  /* nothing to add: the batch writes the account row as it is */
+  run->events = g_ptr_array_new_with_free_func ((GDestroyNotify) arb_outbox_row_free);
+  return TRUE;
+}
+
+void
+arb_saga_persist_account (ArbSaga *saga, ArbAccount *account)
+{
+  SagaRun *run = g_new0 (SagaRun, 1);
+  run->saga = saga;
+  run->done = system_done;
+  run->system = TRUE;
+  run->prepare = prepare_persist;
+  account_enqueue (saga, account, run);
 }

@@ -43,7 +43,14 @@ typedef struct {
   ArbDecimal starting_balance;
   ArbDecimal leverage;
   GStrv      risk; /* [risk:INSTANCE] names */
+  GTimeZone *timezone;      /* the trading day's zone */
+  int        reset_minute;  /* minutes after local midnight the day starts */
 } ArbProgram;
+
+/* the start of the trading day that contains @t_us, and of the next one, in
+ * the program's zone (DST-correct: a day may be 23 or 25 hours long) */
+gint64 arb_program_day_start (const ArbProgram *program, gint64 t_us);
+gint64 arb_program_next_day_start (const ArbProgram *program, gint64 t_us);
 
 /* what an account holds in one market, summed over its open positions, so
  * that valuing an account costs one price lookup per market it holds, not one
@@ -55,6 +62,7 @@ typedef struct {
   __int128  short_qty;
   __int128  short_cost;
   guint     n_positions;
+  GPtrArray *positions; /* the open ArbPositionRow in this market, borrowed */
 } ArbExposure;
 
 /* the live state of one assessment */
@@ -104,6 +112,8 @@ void        arb_trading_market_rules (ArbTrading *trading, const char *market, A
 void        arb_trading_add_account (ArbTrading *trading, ArbAssessmentRow *row); /* takes it */
 void        arb_trading_add_position (ArbTrading *trading, ArbPositionRow *row);  /* takes it; open only */
 ArbAccount *arb_trading_get_account (ArbTrading *trading, const char *id);
+/* (element-type ArbAccount) the accounts holding @market, or NULL; borrowed */
+GHashTable *arb_trading_holders (ArbTrading *trading, const char *market);
 /* (element-type ArbAccount) (transfer container) */
 GPtrArray  *arb_trading_list_accounts (ArbTrading *trading, const char *owner);
 ArbPositionRow *arb_trading_get_position (ArbTrading *trading, const char *id, ArbAccount **account_out);

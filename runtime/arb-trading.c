@@ -51,6 +51,10 @@ static const ArbConfigKey program_schema[] = {
   { "leverage", ARB_CFG_DECIMAL, 0, "1", 1, 1000, NULL,
     "crypto margin = notional / leverage; prediction positions always cost their whole notional" },
   { "risk", ARB_CFG_STRV, 0, NULL, 0, 0, NULL, "[risk:INSTANCE] groups whose rules apply to this program" },
+  { "timezone", ARB_CFG_STRING, 0, "UTC", 0, 0, NULL,
+    "IANA time zone of the trading day, for example Europe/Prague or America/Chicago" },
+  { "daily_reset", ARB_CFG_STRING, 0, "00:00", 0, 0, NULL,
+    "HH:MM local time at which the trading day starts and the daily anchors are taken" },
   { NULL }
 };
 
@@ -79,6 +83,7 @@ struct _ArbTrading {
   GHashTable     *accounts;  /* id → ArbAccount */
   GHashTable     *positions; /* id → ArbPositionRow (owned by the account) */
   GHashTable     *position_account; /* position id → ArbAccount */
+  GHashTable     *holders;   /* market → set of ArbAccount holding it */
   gint64          last_trade_seq;
 };
 
@@ -104,6 +109,8 @@ static void
 program_free (gpointer data)
 {
   ArbProgram *p = data;
+  if (p->timezone != NULL)
+    g_time_zone_unref (p->timezone);
   g_free (p->name);
   g_strfreev (p->risk);
   g_free (p);
@@ -113,6 +120,7 @@ static void
 exposure_free (gpointer data)
 {
   ArbExposure *e = data;
+  g_ptr_array_unref (e->positions);
   g_free (e->market);
   g_free (e);
 }
@@ -156,6 +164,7 @@ arb_trading_new (ArbHost *host, GPtrArray *problems)
   t->accounts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, account_free);
   t->positions = g_hash_table_new (g_str_hash, g_str_equal);
   t->position_account = g_hash_table_new (g_str_hash, g_str_equal);
+  t->holders = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_hash_table_unref);
 
   /* class defaults come from the schema's fallbacks, also with no group */
   for (guint c = 0; c < 2; c++)
@@ -181,6 +190,28 @@ arb_trading_new (ArbHost *host, GPtrArray *problems)
           p->leverage = arb_config_values_get_decimal (v, "leverage");
           risk = arb_config_values_get_strv (v, "risk");
           p->risk = g_strdupv ((char **) risk);
+          {
+            const char *tz = arb_config_values_get_string (v, "timezone");
+            const char *reset = arb_config_values_get_string (v, "daily_reset");
+            guint64 hh = 0, mm = 0;
+            g_auto(GStrv) hm = g_strsplit (reset != NULL ? reset : "", ":", -1);
+            p->timezone = tz != NULL ? g_time_zone_new_identifier (tz) : NULL;
+            if (p->timezone == NULL)
+              {
+                arb_config_problems_add (problems, path, group, "timezone",
+                                         "timezone=%s is not an IANA time zone this machine knows (for example "
+                                         "Europe/Prague, America/New_York, UTC)",
+                                         tz != NULL ? tz : "");
+                p->timezone = g_time_zone_new_utc ();
+              }
+            if (g_strv_length (hm) != 2 || strlen (hm[0]) != 2 || strlen (hm[1]) != 2
+                || !g_ascii_string_to_unsigned (hm[0], 10, 0, 23, &hh, NULL)
+                || !g_ascii_string_to_unsigned (hm[1], 10, 0, 59, &mm, NULL))
+              arb_config_problems_add (problems, path, group, "daily_reset",
+                                       "daily_reset=%s is not a time of day HH:MM (00:00 to 23:59)",
+                                       reset != NULL ? reset : "");
+            p->reset_minute = (int) (hh * 60 + mm);
+          }
           for (guint r = 0; risk[r] != NULL; r++)
             {
               g_autofree char *rg = g_strdup_printf ("risk:%s", risk[r]);
@@ -230,6 +261,7 @@ arb_trading_free (ArbTrading *trading)
 {
   if (trading == NULL)
     return;
+  g_hash_table_unref (trading->holders);
   g_hash_table_unref (trading->position_account);
   g_hash_table_unref (trading->positions);
   g_hash_table_unref (trading->accounts);
@@ -349,10 +381,22 @@ arb_trading_exposure_add (ArbTrading *trading, ArbAccount *account, const ArbPos
 
   if (e == NULL)
     {
+      GHashTable *set = g_hash_table_lookup (trading->holders, pos->market);
       e = g_new0 (ArbExposure, 1);
       e->market = g_strdup (pos->market);
+      e->positions = g_ptr_array_new ();
       g_hash_table_insert (account->exposure, e->market, e);
+      if (set == NULL)
+        {
+          set = g_hash_table_new (g_direct_hash, g_direct_equal);
+          g_hash_table_insert (trading->holders, g_strdup (pos->market), set);
+        }
+      g_hash_table_add (set, account);
     }
+  if (sign > 0)
+    g_ptr_array_add (e->positions, (gpointer) pos);
+  else
+    g_ptr_array_remove_fast (e->positions, (gpointer) pos);
   if (pos->side == ARB_SIDE_LONG)
     {
       e->long_qty += qty;
@@ -367,7 +411,60 @@ arb_trading_exposure_add (ArbTrading *trading, ArbAccount *account, const ArbPos
   /* margins are bounded by the balance: an int64 sum cannot overflow */
   account->used_margin.raw += pos->margin.raw * sign;
   if (e->n_positions == 0)
-    g_hash_table_remove (account->exposure, pos->market);
+    {
+      GHashTable *set = g_hash_table_lookup (trading->holders, pos->market);
+      if (set != NULL)
+        {
+          g_hash_table_remove (set, account);
+          if (g_hash_table_size (set) == 0)
+            g_hash_table_remove (trading->holders, pos->market);
+        }
+      g_hash_table_remove (account->exposure, pos->market);
+    }
+}
+
+GHashTable *
+arb_trading_holders (ArbTrading *trading, const char *market)
+{
+  return g_hash_table_lookup (trading->holders, market);
+}
+
+/* local midnight of the day containing @local, plus the reset minute */
+static GDateTime *
+reset_of_day (const ArbProgram *program, GDateTime *local)
+{
+  return g_date_time_new (program->timezone, g_date_time_get_year (local), g_date_time_get_month (local),
+                          g_date_time_get_day_of_month (local), program->reset_minute / 60,
+                          program->reset_minute % 60, 0);
+}
+
+gint64
+arb_program_day_start (const ArbProgram *program, gint64 t_us)
+{
+  g_autoptr(GDateTime) utc = g_date_time_new_from_unix_utc (t_us / G_USEC_PER_SEC);
+  g_autoptr(GDateTime) local = g_date_time_to_timezone (utc, program->timezone);
+  g_autoptr(GDateTime) start = reset_of_day (program, local);
+
+  /* before today's reset the trading day began at yesterday's */
+  if (g_date_time_to_unix (start) * G_USEC_PER_SEC > t_us)
+    {
+      g_autoptr(GDateTime) yesterday = g_date_time_add_days (local, -1);
+      g_date_time_unref (start);
+      start = reset_of_day (program, yesterday);
+    }
+  return g_date_time_to_unix (start) * G_USEC_PER_SEC;
+}
+
+gint64
+arb_program_next_day_start (const ArbProgram *program, gint64 t_us)
+{
+  gint64 start = arb_program_day_start (program, t_us);
+  g_autoptr(GDateTime) utc = g_date_time_new_from_unix_utc (start / G_USEC_PER_SEC);
+  g_autoptr(GDateTime) local = g_date_time_to_timezone (utc, program->timezone);
+  /* calendar days, not 24 h: across a DST change a day is 23 or 25 hours */
+  g_autoptr(GDateTime) tomorrow = g_date_time_add_days (local, 1);
+  g_autoptr(GDateTime) next = reset_of_day (program, tomorrow);
+  return g_date_time_to_unix (next) * G_USEC_PER_SEC;
 }
 
 void

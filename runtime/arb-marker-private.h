@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "arb-saga-private.h"
+
+G_BEGIN_DECLS
+
+/* Marking: after every price move of a market, the accounts holding it (an
+ * index from market to accounts, and per account from market to positions,
+ * so one tick costs what is on that market) are re-valued: stop-loss and
+ * take-profit are checked, the equity high-water mark moves, and the risk
+ * rules' on_mark may fail the assessment, which closes every position at
+ * the market and records the evidence. Main thread only. */
+typedef struct _ArbMarker ArbMarker;
+
+ArbMarker *arb_marker_new (ArbHost *host, ArbTrading *trading, ArbSaga *saga);
+void       arb_marker_free (ArbMarker *marker);
+void       arb_marker_on_quote (ArbMarker *marker, const char *market);
+/* takes the day anchors of every account whose trading day has changed */
+void       arb_marker_take_day_anchors (ArbMarker *marker);
+guint64    arb_marker_get_marks (ArbMarker *marker);
+
+G_END_DECLS

@@ -1,0 +1,368 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include <string.h>
+
+#include "arb-json-private.h"
+#include "arb-marker-private.h"
+#include "arb-risk-private.h"
+#include "arb-util-private.h"
+
+/* a rule-driven close that has not happened yet is not asked for again
+ * before this long (it may have failed, for want of a quote) */
+#define RETRY_CLOSE_US (5 * G_USEC_PER_SEC)
+/* marks move the equity high-water mark in memory; it reaches the store at
+ * most this often per account (and with every ledger change) */
+#define PERSIST_EVERY_MS 1000
+
+struct _ArbMarker {
+  ArbHost    *host;
+  ArbTrading *trading;
+  ArbSaga    *saga;
+  GHashTable *closing;  /* position id → gint64 when asked */
+  GHashTable *failing;  /* account id → gint64 when asked */
+  GHashTable *dirty;    /* set of ArbAccount whose row changed in memory */
+  guint       persist_source;
+  guint       reset_source;
+  guint64     marks;    /* account evaluations */
+};
+
+static void schedule_reset (ArbMarker *marker);
+
+static gboolean
+persist_dirty (gpointer data)
+{
+  ArbMarker *m = data;
+  GHashTableIter it;
+  gpointer a;
+
+  g_hash_table_iter_init (&it, m->dirty);
+  while (g_hash_table_iter_next (&it, &a, NULL))
+    {
+      ArbAccount *account = a;
+      /* a batch in flight writes the row anyway */
+      if (!account->busy)
+        arb_saga_persist_account (m->saga, account);
+      g_hash_table_iter_remove (&it);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+ArbMarker *
+arb_marker_new (ArbHost *host, ArbTrading *trading, ArbSaga *saga)
+{
+  ArbMarker *m = g_new0 (ArbMarker, 1);
+  GSource *s;
+
+  m->host = host;
+  m->trading = trading;
+  m->saga = saga;
+  m->closing = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  m->failing = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  m->dirty = g_hash_table_new (g_direct_hash, g_direct_equal);
+  s = g_timeout_source_new (PERSIST_EVERY_MS);
+  g_source_set_callback (s, persist_dirty, m, NULL);
+  g_source_set_name (s, "arb-marker-persist");
+  m->persist_source = g_source_attach (s, host->context);
+  g_source_unref (s);
+  arb_metrics_declare (host->metrics, "arb_marks_total", ARB_METRIC_COUNTER,
+                       "account evaluations after a price move of a market it holds");
+  arb_metrics_declare (host->metrics, "arb_rule_closes_total", ARB_METRIC_COUNTER,
+                       "positions closed by stop-loss or take-profit");
+  arb_metrics_declare (host->metrics, "arb_breaches_total", ARB_METRIC_COUNTER, "risk rule breaches");
+  arb_marker_take_day_anchors (m);
+  schedule_reset (m);
+  return m;
+}
+
+static void
+remove_source (GMainContext *ctx, guint id)
+{
+  GSource *s;
+  if (id != 0 && (s = g_main_context_find_source_by_id (ctx, id)) != NULL)
+    g_source_destroy (s);
+}
+
+void
+arb_marker_free (ArbMarker *marker)
+{
+  if (marker == NULL)
+    return;
+  remove_source (marker->host->context, marker->persist_source);
+  remove_source (marker->host->context, marker->reset_source);
+  g_hash_table_unref (marker->closing);
+  g_hash_table_unref (marker->failing);
+  g_hash_table_unref (marker->dirty);
+  g_free (marker);
+}
+
+guint64
+arb_marker_get_marks (ArbMarker *marker)
+{
+  return marker->marks;
+}
+
+static gboolean
+asked_recently (GHashTable *table, const char *key, gint64 now)
+{
+  gint64 *when = g_hash_table_lookup (table, key);
+  return when != NULL && now - *when < RETRY_CLOSE_US;
+}
+
+static void
+remember (GHashTable *table, const char *key, gint64 now)
+{
+  gint64 *when = g_new (gint64, 1);
+  *when = now;
+  g_hash_table_replace (table, g_strdup (key), when);
+}
+
+/* stop-loss and take-profit of the positions of @account in @market */
+static void
+check_brackets (ArbMarker *m, ArbAccount *account, const char *market, const ArbQuote *quote, gint64 now)
+{
+  ArbExposure *e = g_hash_table_lookup (account->exposure, market);
+  ArbDecimal bid, ask;
+  gboolean has_bid, has_ask;
+  g_autoptr(GPtrArray) hits = NULL;
+
+  if (e == NULL)
+    return;
+  has_bid = (arb_quote_get_bid (quote, &bid) && bid.raw > 0) || arb_quote_get_last (quote, &bid);
+  has_ask = (arb_quote_get_ask (quote, &ask) && ask.raw > 0) || arb_quote_get_last (quote, &ask);
+  for (guint i = 0; i < e->positions->len; i++)
+    {
+      ArbPositionRow *p = g_ptr_array_index (e->positions, i);
+      ArbTradeReason reason = ARB_TRADE_CLOSE;
+      /* a long exits at the bid, a short at the ask */
+      gboolean is_long = p->side == ARB_SIDE_LONG;
+      ArbDecimal px = is_long ? bid : ask;
+
+      if (!(is_long ? has_bid : has_ask))
+        continue;
+      if (p->has_stop_loss && (is_long ? arb_decimal_cmp (px, p->stop_loss) <= 0
+                                       : arb_decimal_cmp (px, p->stop_loss) >= 0))
+        reason = ARB_TRADE_STOP_LOSS;
+      else if (p->has_take_profit && (is_long ? arb_decimal_cmp (px, p->take_profit) >= 0
+                                              : arb_decimal_cmp (px, p->take_profit) <= 0))
+        reason = ARB_TRADE_TAKE_PROFIT;
+      else
+        continue;
+      if (asked_recently (m->closing, p->id, now))
+        continue;
+      if (hits == NULL)
+        hits = g_ptr_array_new_with_free_func (g_free);
+      /* the id and the reason; the closes are asked for after the loop,
+       * because one may run at once and change this array */
+      g_ptr_array_add (hits, g_strdup_printf ("%d:%s", (int) reason, p->id));
+    }
+  for (guint i = 0; hits != NULL && i < hits->len; i++)
+    {
+      const char *hit = g_ptr_array_index (hits, i);
+      const char *id = strchr (hit, ':') + 1;
+      ArbTradeReason reason = (ArbTradeReason) g_ascii_strtoll (hit, NULL, 10);
+      remember (m->closing, id, now);
+      arb_metrics_counter_add (m->host->metrics, "arb_rule_closes_total", NULL, 1);
+      arb_saga_close_by_rule (m->saga, account, id, reason, NULL);
+    }
+}
+
+/* evidence of a breach: the rule's own, the account, and every quote used */
+static char *
+breach_evidence (ArbMarker *m, ArbAccount *account, const ArbAccountView *view, const char *instance,
+                 const ArbRiskVerdict *verdict)
+{
+  ArbJson j;
+  GHashTableIter it;
+  gpointer v;
+
+  arb_json_init (&j, 1024);
+  arb_json_begin_object (&j);
+  arb_json_kv_string (&j, "rule", verdict->rule);
+  arb_json_kv_string (&j, "riskInstance", instance);
+  arb_json_kv_string (&j, "message", verdict->message);
+  arb_json_kv_decimal (&j, "equity", view->value.equity);
+  arb_json_kv_decimal (&j, "balance", account->row->balance);
+  arb_json_kv_decimal (&j, "unrealizedPnl", view->value.unrealized);
+  arb_json_kv_time (&j, "time", view->now_us);
+  arb_json_key (&j, "details");
+  arb_json_begin_object (&j);
+  for (guint i = 0; i + 1 < verdict->evidence->len; i += 2)
+    arb_json_kv_string (&j, g_ptr_array_index (verdict->evidence, i), g_ptr_array_index (verdict->evidence, i + 1));
+  arb_json_end_object (&j);
+  arb_json_key (&j, "quotes");
+  arb_json_begin_array (&j);
+  g_hash_table_iter_init (&it, account->exposure);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    {
+      ArbExposure *e = v;
+      g_autoptr(ArbQuote) q = arb_price_book_get (m->host->book, e->market);
+      ArbDecimal d;
+      arb_json_begin_object (&j);
+      arb_json_kv_string (&j, "market", e->market);
+      if (q != NULL)
+        {
+          if (arb_quote_get_bid (q, &d))
+            arb_json_kv_decimal (&j, "bid", d);
+          if (arb_quote_get_ask (q, &d))
+            arb_json_kv_decimal (&j, "ask", d);
+          if (arb_quote_get_last (q, &d))
+            arb_json_kv_decimal (&j, "last", d);
+          arb_json_kv_string (&j, "source", q->source);
+          arb_json_kv_time (&j, "sourceTime", q->source_time_us);
+          arb_json_kv_time (&j, "receiveTime", q->receive_time_us);
+        }
+      arb_json_end_object (&j);
+    }
+  arb_json_end_array (&j);
+  arb_json_end_object (&j);
+  return arb_json_steal (&j, NULL);
+}
+
+static void
+evaluate (ArbMarker *m, ArbAccount *account, gint64 now)
+{
+  ArbProgram *program = arb_trading_get_program (m->trading, account->row->program);
+  ArbAccountView view;
+  g_autoptr(GError) error = NULL;
+
+  if (!arb_account_view_init (&view, m->trading, account, &error))
+    {
+      arb_log_for (NULL, "marker", G_LOG_LEVEL_WARNING, error->message);
+      return;
+    }
+  m->marks++;
+  if (arb_decimal_cmp (view.value.equity, account->row->equity_hwm) > 0)
+    {
+      account->row->equity_hwm = view.value.equity;
+      g_hash_table_add (m->dirty, account);
+    }
+  if (program == NULL || program->risk == NULL || asked_recently (m->failing, account->row->id, now))
+    return;
+  for (guint i = 0; program->risk[i] != NULL; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("risk:%s", program->risk[i]);
+      ArbInstance *inst = arb_host_find_instance (m->host, name);
+      ArbRiskVerdict verdict;
+
+      if (inst == NULL || !arb_instance_is_up (inst))
+        continue; /* orders are refused meanwhile; a mark cannot fail anyone on a rule that is down */
+      arb_risk_verdict_init (&verdict);
+      if (!arb_instance_risk_on_mark (inst, &view, &verdict, &error))
+        {
+          arb_log_for (inst->name, NULL, G_LOG_LEVEL_WARNING, error->message);
+          g_clear_error (&error);
+        }
+      else if (verdict.breach)
+        {
+          g_autofree char *evidence = breach_evidence (m, account, &view, name, &verdict);
+          g_autofree char *reason = g_strdup_printf ("%s: %s", verdict.rule != NULL ? verdict.rule : name,
+                                                     verdict.message != NULL ? verdict.message : "breach");
+          remember (m->failing, account->row->id, now);
+          arb_metrics_counter_add (m->host->metrics, "arb_breaches_total", inst->labels, 1);
+          arb_log_for (inst->name, NULL, G_LOG_LEVEL_MESSAGE, reason);
+          arb_saga_set_status_by_rule (m->saga, account, ARB_ASSESSMENT_FAILED, reason, evidence, TRUE, NULL);
+          arb_risk_verdict_clear (&verdict);
+          return;
+        }
+      arb_risk_verdict_clear (&verdict);
+    }
+}
+
+void
+arb_marker_on_quote (ArbMarker *m, const char *market)
+{
+  GHashTable *holders = arb_trading_holders (m->trading, market);
+  g_autoptr(GPtrArray) accounts = NULL;
+  g_autoptr(ArbQuote) quote = NULL;
+  gint64 now = arb_now_us ();
+  GHashTableIter it;
+  gpointer a;
+
+  if (holders == NULL)
+    return;
+  quote = arb_price_book_get (m->host->book, market);
+  if (quote == NULL)
+    return;
+  /* a copy: a close asked for below may run at once and change the set */
+  accounts = g_ptr_array_sized_new (g_hash_table_size (holders));
+  g_hash_table_iter_init (&it, holders);
+  while (g_hash_table_iter_next (&it, &a, NULL))
+    g_ptr_array_add (accounts, a);
+  for (guint i = 0; i < accounts->len; i++)
+    {
+      ArbAccount *account = g_ptr_array_index (accounts, i);
+      if (account->row->status != ARB_ASSESSMENT_ACTIVE)
+        continue;
+      check_brackets (m, account, market, quote, now);
+      if (account->row->status == ARB_ASSESSMENT_ACTIVE)
+        evaluate (m, account, now);
+    }
+  arb_metrics_counter_add (m->host->metrics, "arb_marks_total", NULL, accounts->len);
+}
+
+/* ---- the trading day ------------------------------------------------------ */
+
+void
+arb_marker_take_day_anchors (ArbMarker *m)
+{
+  g_autoptr(GPtrArray) accounts = arb_trading_list_accounts (m->trading, NULL);
+  gint64 now = arb_now_us ();
+
+  for (guint i = 0; i < accounts->len; i++)
+    {
+      ArbAccount *account = g_ptr_array_index (accounts, i);
+      ArbProgram *program = arb_trading_get_program (m->trading, account->row->program);
+      gint64 day_start;
+      ArbAccountValue v;
+
+      if (program == NULL || account->row->status != ARB_ASSESSMENT_ACTIVE)
+        continue;
+      day_start = arb_program_day_start (program, now);
+      if (account->row->day_start_us >= day_start)
+        continue;
+      /* a new trading day: the anchors are the values at its start (taken
+       * now; a daemon that was down at the reset takes them when it starts) */
+      if (!arb_trading_value (m->trading, account, &v, NULL))
+        continue;
+      account->row->day_start_balance = account->row->balance;
+      account->row->day_start_equity = v.equity;
+      account->row->day_start_us = day_start;
+      g_hash_table_add (m->dirty, account);
+    }
+}
+
+static gboolean
+on_reset (gpointer data)
+{
+  ArbMarker *m = data;
+  m->reset_source = 0;
+  arb_marker_take_day_anchors (m);
+  persist_dirty (m);
+  schedule_reset (m);
+  return G_SOURCE_REMOVE;
+}
+
+/* a timer for the earliest next daily reset of any program */
+static void
+schedule_reset (ArbMarker *m)
+{
+  g_auto(GStrv) names = arb_trading_program_names (m->trading);
+  gint64 now = arb_now_us ();
+  gint64 next = G_MAXINT64;
+  GSource *s;
+
+  for (guint i = 0; names[i] != NULL; i++)
+    {
+      ArbProgram *p = arb_trading_get_program (m->trading, names[i]);
+      next = MIN (next, arb_program_next_day_start (p, now));
+    }
+  if (next == G_MAXINT64)
+    return;
+  /* a millisecond late rather than early: the anchor belongs to the new day */
+  s = g_timeout_source_new ((guint) MIN ((next - now) / 1000 + 1, G_MAXUINT32));
+  g_source_set_callback (s, on_reset, m, NULL);
+  g_source_set_name (s, "arb-marker-daily-reset");
+  m->reset_source = g_source_attach (s, m->host->context);
+  g_source_unref (s);
+}
