@@ -745,10 +745,52 @@ get_assessments (ArbApi *api, SoupServerMessage *msg, ArbPrincipal *who, GHashTa
 }
 
 typedef struct {
-  Pending    *p;
-  ArbAccount *account;
-  gboolean    with_open;
+  Pending *p;
+  char    *assessment_id;
+  gboolean with_open;
 } PositionsRead;
+
+static void
+positions_reply (ArbApi *api, SoupServerMessage *msg, ArbAccount *a, gboolean open, GPtrArray *closed)
+{
+  g_auto(ArbJson) bj = { 0 };
+  ArbJson *b = &bj;
+
+  arb_json_init (b, 4096);
+  arb_json_begin_object (b);
+  arb_json_key (b, "positions");
+  arb_json_begin_array (b);
+  /* open ones, newest first, from the live state; then the closed ones */
+  if (open && a != NULL)
+    for (guint i = a->positions->len; i > 0; i--)
+      arb_json_add_position (b, api->trading, g_ptr_array_index (a->positions, i - 1), TRUE);
+  for (guint i = 0; closed != NULL && i < closed->len; i++)
+    arb_json_add_position (b, api->trading, g_ptr_array_index (closed, i), FALSE);
+  arb_json_end_array (b);
+  arb_json_end_object (b);
+  reply_writer (msg, 200, b);
+}
+
+static void
+closed_positions_done (GPtrArray *rows, const GError *error, gpointer data)
+{
+  PositionsRead *r = data;
+  Pending *p = r->p;
+
+  if (error != NULL)
+    {
+      g_autoptr(GError) e = g_error_new (ARB_TRADING_ERROR, ARB_TRADING_ERROR_STORE, "closed positions: %s",
+                                         error->message);
+      reply_error (p->msg, e, p->cid);
+    }
+  else
+    /* the live state as it is now, with what the store had */
+    positions_reply (p->api, p->msg, arb_trading_get_account (p->api->trading, r->assessment_id), r->with_open,
+                     rows);
+  pending_finish (p);
+  g_free (r->assessment_id);
+  g_free (r);
+}
 
 static void
 get_positions (ArbApi *api, SoupServerMessage *msg, ArbPrincipal *who, GHashTable *query, const char *cid)
@@ -756,11 +798,8 @@ get_positions (ArbApi *api, SoupServerMessage *msg, ArbPrincipal *who, GHashTabl
   const char *id = query != NULL ? g_hash_table_lookup (query, "assessmentId") : NULL;
   const char *status = query != NULL ? g_hash_table_lookup (query, "status") : NULL;
   ArbAccount *a;
-  g_auto(ArbJson) bj = { 0 };
-  ArbJson *b = &bj;
-
-  arb_json_init (b, 4096);
   gboolean open = TRUE, closed = FALSE;
+  PositionsRead *r;
 
   if (id == NULL)
     FAIL_RETURN (msg, cid, ARB_TRADING_ERROR_VALIDATION, "assessmentId is required");
@@ -769,28 +808,22 @@ get_positions (ArbApi *api, SoupServerMessage *msg, ArbPrincipal *who, GHashTabl
       open = g_str_equal (status, "open") || g_str_equal (status, "all");
       closed = g_str_equal (status, "closed") || g_str_equal (status, "all");
       if (!open && !closed)
-        FAIL_RETURN (msg, cid, ARB_TRADING_ERROR_VALIDATION, "status must be open, closed or all, not \"%s\"", status);
+        FAIL_RETURN (msg, cid, ARB_TRADING_ERROR_VALIDATION, "status must be open, closed or all, not \"%s\"",
+                     status);
     }
   if ((a = visible_account (api, msg, who, id, cid)) == NULL)
     return;
-  arb_json_begin_object (b);
-  arb_json_key (b, "positions");
-  arb_json_begin_array (b);
-  if (open)
-    for (guint i = a->positions->len; i > 0; i--)
-      arb_json_add_position (b, api->trading, g_ptr_array_index (a->positions, i - 1), TRUE);
-  if (closed)
+  if (!closed)
     {
-      g_autoptr(GError) error = NULL;
-      g_autoptr(GPtrArray) rows = arb_store_list_closed_positions_sync (api->store, id, 500, &error);
-      if (rows == NULL)
-        FAIL_RETURN (msg, cid, ARB_TRADING_ERROR_STORE, "%s", error->message);
-      for (guint i = 0; i < rows->len; i++)
-        arb_json_add_position (b, api->trading, g_ptr_array_index (rows, i), FALSE);
+      positions_reply (api, msg, a, TRUE, NULL);
+      return;
     }
-  arb_json_end_array (b);
-  arb_json_end_object (b);
-  reply_writer (msg, 200, b);
+  /* the closed ones are in the store: read on its reader thread */
+  r = g_new0 (PositionsRead, 1);
+  r->p = pending_new (api, msg, cid, 200);
+  r->assessment_id = g_strdup (id);
+  r->with_open = open;
+  arb_store_list_closed_positions_async (api->store, id, 500, closed_positions_done, r);
 }
 
 static char *
