@@ -56,6 +56,10 @@ typedef struct {
   ArbDecimal          day_start_equity;
   ArbDecimal          day_start_balance;
   gint64              day_start_us;     /* when the day anchors were taken */
+  gint64              trading_days;     /* distinct trading days with a fill */
+  gint64              last_fill_us;     /* 0: none yet */
+  gint64              last_fill_day_us; /* start of the trading day of the last fill */
+  ArbDecimal          best_day_profit;  /* the best closed trading day's equity gain */
   gint64              created_us;
   gint64              updated_us;
   gint64              version;          /* bumped by every committed change */

@@ -19,5 +19,7 @@ void       arb_marker_on_quote (ArbMarker *marker, const char *market);
 /* takes the day anchors of every account whose trading day has changed */
 void       arb_marker_take_day_anchors (ArbMarker *marker);
 guint64    arb_marker_get_marks (ArbMarker *marker);
+/* after a committed change of @account: rules and the lifecycle again */
+void       arb_marker_after_change (ArbMarker *marker, ArbAccount *account);
 
 G_END_DECLS

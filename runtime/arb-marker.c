@@ -15,6 +15,9 @@
  * most this often per account (and with every ledger change) */
 #define PERSIST_EVERY_MS 1000
 
+#define DAY_US (G_GINT64_CONSTANT (86400) * G_USEC_PER_SEC)
+#define TIME_RULES_EVERY_S 60
+
 struct _ArbMarker {
   ArbHost    *host;
   ArbTrading *trading;
@@ -24,10 +27,12 @@ struct _ArbMarker {
   GHashTable *dirty;    /* set of ArbAccount whose row changed in memory */
   guint       persist_source;
   guint       reset_source;
+  guint       time_rules_source;
   guint64     marks;    /* account evaluations */
 };
 
 static void schedule_reset (ArbMarker *marker);
+static gboolean check_time_rules (gpointer data);
 
 static gboolean
 persist_dirty (gpointer data)
@@ -70,6 +75,11 @@ arb_marker_new (ArbHost *host, ArbTrading *trading, ArbSaga *saga)
   arb_metrics_declare (host->metrics, "arb_rule_closes_total", ARB_METRIC_COUNTER,
                        "positions closed by stop-loss or take-profit");
   arb_metrics_declare (host->metrics, "arb_breaches_total", ARB_METRIC_COUNTER, "risk rule breaches");
+  s = g_timeout_source_new_seconds (TIME_RULES_EVERY_S);
+  g_source_set_callback (s, check_time_rules, m, NULL);
+  g_source_set_name (s, "arb-marker-time-rules");
+  m->time_rules_source = g_source_attach (s, host->context);
+  g_source_unref (s);
   arb_marker_take_day_anchors (m);
   schedule_reset (m);
   return m;
@@ -90,6 +100,7 @@ arb_marker_free (ArbMarker *marker)
     return;
   remove_source (marker->host->context, marker->persist_source);
   remove_source (marker->host->context, marker->reset_source);
+  remove_source (marker->host->context, marker->time_rules_source);
   g_hash_table_unref (marker->closing);
   g_hash_table_unref (marker->failing);
   g_hash_table_unref (marker->dirty);
@@ -219,6 +230,113 @@ breach_evidence (ArbMarker *m, ArbAccount *account, const ArbAccountView *view, 
   return arb_json_steal (&j, NULL);
 }
 
+/* passed: equity at or above the target with no open position, enough
+ * trading days, and the best day within the consistency share (a gate: it
+ * delays the pass, it never fails anyone) */
+static void
+check_pass (ArbMarker *m, ArbAccount *account, ArbProgram *program, const ArbAccountValue *v, gint64 now)
+{
+  ArbAssessmentRow *r = account->row;
+  ArbDecimal gain, target, total, today, best, share_limit;
+  ArbJson j;
+  g_autofree char *evidence = NULL;
+  g_autofree char *reason = NULL;
+  char a[ARB_DECIMAL_BUFSIZE];
+
+  if (program == NULL || !program->has_profit_target || account->positions->len > 0
+      || asked_recently (m->failing, r->id, now))
+    return;
+  if (!arb_decimal_mul_div (r->starting_balance, program->profit_target_pct, arb_decimal_from_raw (100 * ARB_DECIMAL_SCALE),
+                            ARB_ROUND_CEILING, &gain, NULL)
+      || !arb_decimal_add (r->starting_balance, gain, &target, NULL))
+    return;
+  if (arb_decimal_cmp (v->equity, target) < 0 || r->trading_days < program->min_trading_days)
+    return;
+  if (!arb_decimal_sub (v->equity, r->starting_balance, &total, NULL)
+      || !arb_decimal_sub (v->equity, r->day_start_equity, &today, NULL))
+    return;
+  best = arb_decimal_max (r->best_day_profit, today);
+  if (program->has_consistency)
+    {
+      if (!arb_decimal_mul_div (total, program->consistency_pct, arb_decimal_from_raw (100 * ARB_DECIMAL_SCALE),
+                                ARB_ROUND_FLOOR, &share_limit, NULL))
+        return;
+      if (arb_decimal_cmp (best, share_limit) > 0)
+        return;
+    }
+  arb_json_init (&j, 512);
+  arb_json_begin_object (&j);
+  arb_json_kv_string (&j, "rule", "profit_target");
+  arb_json_kv_decimal (&j, "equity", v->equity);
+  arb_json_kv_decimal (&j, "target", target);
+  arb_json_kv_decimal (&j, "profitTargetPct", program->profit_target_pct);
+  arb_json_kv_int (&j, "tradingDays", r->trading_days);
+  arb_json_kv_int (&j, "minTradingDays", program->min_trading_days);
+  arb_json_kv_decimal (&j, "totalProfit", total);
+  arb_json_kv_decimal (&j, "bestDayProfit", best);
+  if (program->has_consistency)
+    arb_json_kv_decimal (&j, "consistencyPct", program->consistency_pct);
+  arb_json_kv_time (&j, "time", now);
+  arb_json_end_object (&j);
+  evidence = arb_json_steal (&j, NULL);
+  reason = g_strdup_printf ("profit target reached: equity %s", arb_decimal_format (v->equity, a));
+  remember (m->failing, r->id, now);
+  arb_saga_set_status_by_rule (m->saga, account, ARB_ASSESSMENT_PASSED, reason, evidence, FALSE, NULL);
+}
+
+static void
+fail_by_time (ArbMarker *m, ArbAccount *account, const char *rule, const char *reason, gint64 now)
+{
+  ArbJson j;
+  g_autofree char *evidence = NULL;
+
+  arb_json_init (&j, 256);
+  arb_json_begin_object (&j);
+  arb_json_kv_string (&j, "rule", rule);
+  arb_json_kv_time (&j, "createdAt", account->row->created_us);
+  arb_json_kv_time (&j, "lastFillAt", account->row->last_fill_us);
+  arb_json_kv_int (&j, "tradingDays", account->row->trading_days);
+  arb_json_kv_time (&j, "time", now);
+  arb_json_end_object (&j);
+  evidence = arb_json_steal (&j, NULL);
+  remember (m->failing, account->row->id, now);
+  arb_saga_set_status_by_rule (m->saga, account, ARB_ASSESSMENT_FAILED, reason, evidence, TRUE, NULL);
+}
+
+/* max_days and inactivity_days: checked every minute */
+static gboolean
+check_time_rules (gpointer data)
+{
+  ArbMarker *m = data;
+  g_autoptr(GPtrArray) accounts = arb_trading_list_accounts (m->trading, NULL);
+  gint64 now = arb_now_us ();
+
+  for (guint i = 0; i < accounts->len; i++)
+    {
+      ArbAccount *account = g_ptr_array_index (accounts, i);
+      ArbProgram *p = arb_trading_get_program (m->trading, account->row->program);
+      gint64 last;
+
+      if (p == NULL || account->row->status != ARB_ASSESSMENT_ACTIVE || asked_recently (m->failing, account->row->id, now))
+        continue;
+      if (p->max_days > 0 && now >= account->row->created_us + p->max_days * DAY_US)
+        {
+          g_autofree char *reason = g_strdup_printf ("max_days: %" G_GINT64_FORMAT " days passed without passing",
+                                                     p->max_days);
+          fail_by_time (m, account, "max_days", reason, now);
+          continue;
+        }
+      last = account->row->last_fill_us != 0 ? account->row->last_fill_us : account->row->created_us;
+      if (p->inactivity_days > 0 && now >= last + p->inactivity_days * DAY_US)
+        {
+          g_autofree char *reason = g_strdup_printf ("inactivity: no fill for %" G_GINT64_FORMAT " days",
+                                                     p->inactivity_days);
+          fail_by_time (m, account, "inactivity_days", reason, now);
+        }
+    }
+  return G_SOURCE_CONTINUE;
+}
+
 static void
 evaluate (ArbMarker *m, ArbAccount *account, gint64 now)
 {
@@ -237,9 +355,9 @@ evaluate (ArbMarker *m, ArbAccount *account, gint64 now)
       account->row->equity_hwm = view.value.equity;
       g_hash_table_add (m->dirty, account);
     }
-  if (program == NULL || program->risk == NULL || asked_recently (m->failing, account->row->id, now))
+  if (program == NULL || asked_recently (m->failing, account->row->id, now))
     return;
-  for (guint i = 0; program->risk[i] != NULL; i++)
+  for (guint i = 0; program->risk != NULL && program->risk[i] != NULL; i++)
     {
       g_autofree char *name = g_strdup_printf ("risk:%s", program->risk[i]);
       ArbInstance *inst = arb_host_find_instance (m->host, name);
@@ -267,6 +385,14 @@ evaluate (ArbMarker *m, ArbAccount *account, gint64 now)
         }
       arb_risk_verdict_clear (&verdict);
     }
+  check_pass (m, account, program, &view.value, now);
+}
+
+void
+arb_marker_after_change (ArbMarker *m, ArbAccount *account)
+{
+  if (account->row->status == ARB_ASSESSMENT_ACTIVE)
+    evaluate (m, account, arb_now_us ());
 }
 
 void
@@ -325,6 +451,13 @@ arb_marker_take_day_anchors (ArbMarker *m)
        * now; a daemon that was down at the reset takes them when it starts) */
       if (!arb_trading_value (m->trading, account, &v, NULL))
         continue;
+      /* the day that ended: its gain counts for the consistency rule */
+      if (account->row->day_start_us != 0)
+        {
+          ArbDecimal gained;
+          if (arb_decimal_sub (v.equity, account->row->day_start_equity, &gained, NULL))
+            account->row->best_day_profit = arb_decimal_max (account->row->best_day_profit, gained);
+        }
       account->row->day_start_balance = account->row->balance;
       account->row->day_start_equity = v.equity;
       account->row->day_start_us = day_start;

@@ -5,6 +5,7 @@
 
 
 #include "arb-json-private.h"
+#include "arb-marker-private.h"
 #include "arb-risk-private.h"
 #include "arb-saga-private.h"
 #include "arb-util-private.h"
@@ -409,6 +410,9 @@ batch_done (const GError *error, gpointer data)
   g_ptr_array_unref (batch->runs);
   g_free (batch);
   account->busy = FALSE;
+  /* a close may have made a target or broken a rule */
+  if (error == NULL && saga->host->marker != NULL)
+    arb_marker_after_change (saga->host->marker, account);
   account_kick (saga, account);
 }
 
@@ -650,6 +654,7 @@ prepare_order (SagaRun *run, ArbAccount *account, ArbStoreTxn *txn, GError **err
     }
   account->row->updated_us = now;
   account->row->version++;
+  arb_trading_note_fill (t, account, now);
 
   run->result = g_new0 (ArbSagaResult, 1);
   run->result->order = order;
@@ -807,6 +812,7 @@ prepare_close (SagaRun *run, ArbAccount *account, ArbStoreTxn *txn, GError **err
     }
   account->row->updated_us = now;
   account->row->version++;
+  arb_trading_note_fill (t, account, now);
 
   run->result = g_new0 (ArbSagaResult, 1);
   run->result->trade = trade;

@@ -45,7 +45,16 @@ typedef struct {
   GStrv      risk; /* [risk:INSTANCE] names */
   GTimeZone *timezone;      /* the trading day's zone */
   int        reset_minute;  /* minutes after local midnight the day starts */
+  /* the lifecycle; 0 / unset means no such rule */
+  gboolean   has_profit_target;
+  ArbDecimal profit_target_pct;
+  gint64     min_trading_days;
+  gboolean   has_consistency;
+  ArbDecimal consistency_pct;
+  gint64     max_days;
+  gint64     inactivity_days;
 } ArbProgram;
+
 
 /* the start of the trading day that contains @t_us, and of the next one, in
  * the program's zone (DST-correct: a day may be 23 or 25 hours long) */
@@ -135,6 +144,9 @@ gboolean arb_trading_mark (ArbTrading *trading, const ArbPositionRow *pos, ArbDe
 /* (exit − entry) × qty for longs, (entry − exit) × qty for shorts */
 gboolean arb_position_pnl (const ArbPositionRow *pos, ArbDecimal exit_price, ArbDecimal quantity, ArbDecimal *out,
                            GError **error);
+/* a fill happened now: counts the trading day */
+void arb_trading_note_fill (ArbTrading *trading, ArbAccount *account, gint64 now_us);
+
 /* the live positions: insert takes @pos, remove frees it */
 void arb_trading_insert_position (ArbTrading *trading, ArbAccount *account, ArbPositionRow *pos);
 void arb_trading_remove_position (ArbTrading *trading, ArbAccount *account, ArbPositionRow *pos);

@@ -55,6 +55,15 @@ static const ArbConfigKey program_schema[] = {
     "IANA time zone of the trading day, for example Europe/Prague or America/Chicago" },
   { "daily_reset", ARB_CFG_STRING, 0, "00:00", 0, 0, NULL,
     "HH:MM local time at which the trading day starts and the daily anchors are taken" },
+  { "profit_target_pct", ARB_CFG_DECIMAL, 0, NULL, 0, 1000, NULL,
+    "passed when equity >= start x (1 + pct/100) with no open position; unset: no target" },
+  { "min_trading_days", ARB_CFG_INT, 0, "0", 0, 3650, NULL,
+    "distinct trading days with a fill (in the program's time zone) needed to pass" },
+  { "consistency_pct", ARB_CFG_DECIMAL, 0, NULL, 1, 100, NULL,
+    "the best day's profit may be at most this share of the total profit to pass; unset: no such rule" },
+  { "max_days", ARB_CFG_INT, 0, "0", 0, 3650, NULL, "failed when this many days pass without passing; 0: unlimited" },
+  { "inactivity_days", ARB_CFG_INT, 0, "0", 0, 3650, NULL,
+    "failed after this many days without a fill; 0: no such rule" },
   { NULL }
 };
 
@@ -212,6 +221,13 @@ arb_trading_new (ArbHost *host, GPtrArray *problems)
                                        reset != NULL ? reset : "");
             p->reset_minute = (int) (hh * 60 + mm);
           }
+          p->has_profit_target = arb_config_values_is_set (v, "profit_target_pct");
+          p->profit_target_pct = arb_config_values_get_decimal (v, "profit_target_pct");
+          p->min_trading_days = arb_config_values_get_int (v, "min_trading_days");
+          p->has_consistency = arb_config_values_is_set (v, "consistency_pct");
+          p->consistency_pct = arb_config_values_get_decimal (v, "consistency_pct");
+          p->max_days = arb_config_values_get_int (v, "max_days");
+          p->inactivity_days = arb_config_values_get_int (v, "inactivity_days");
           for (guint r = 0; risk[r] != NULL; r++)
             {
               g_autofree char *rg = g_strdup_printf ("risk:%s", risk[r]);
@@ -421,6 +437,18 @@ arb_trading_exposure_add (ArbTrading *trading, ArbAccount *account, const ArbPos
         }
       g_hash_table_remove (account->exposure, pos->market);
     }
+}
+
+void
+arb_trading_note_fill (ArbTrading *trading, ArbAccount *account, gint64 now_us)
+{
+  ArbProgram *program = arb_trading_get_program (trading, account->row->program);
+  gint64 day = program != NULL ? arb_program_day_start (program, now_us) : now_us;
+
+  if (account->row->last_fill_us == 0 || account->row->last_fill_day_us != day)
+    account->row->trading_days++;
+  account->row->last_fill_day_us = day;
+  account->row->last_fill_us = now_us;
 }
 
 GHashTable *
