@@ -9,6 +9,7 @@
 #include <libsoup/soup.h>
 
 #include "arb-api-private.h"
+#include "arb-risk-private.h"
 #include "arb-util-private.h"
 
 #define MAX_BODY          (64 * 1024)
@@ -714,11 +715,15 @@ static void
 get_assessment (ArbApi *api, SoupServerMessage *msg, ArbPrincipal *who, const char *id, const char *cid)
 {
   ArbAccount *a = visible_account (api, msg, who, id, cid);
-  g_autofree char *body = NULL;
+  g_autoptr(GArray) rules = NULL;
+  g_auto(ArbJson) bj = { 0 };
+
   if (a == NULL)
     return;
-  body = arb_json_assessment (api->trading, a);
-  arb_http_reply_json (msg, 200, body);
+  rules = arb_risk_report (api->host, api->trading, a);
+  arb_json_init (&bj, 1024);
+  arb_json_add_assessment_with_rules (&bj, api->trading, a, rules);
+  reply_writer (msg, 200, &bj);
 }
 
 static void

@@ -28,7 +28,18 @@ struct _ArbRiskVerdict {
   gboolean   breach;
   char      *rule;       /* owned, nullable */
   GPtrArray *evidence;   /* owned: key, value, key, value... */
+  GArray    *reports;    /* owned, nullable: ArbRuleReport, when the host asks */
 };
+
+typedef struct {
+  char       *rule;      /* owned */
+  char       *instance;  /* owned: the risk instance that reported it */
+  ArbDecimal  limit, current, room;
+} ArbRuleReport;
+
+/* every rule of the program's risk instances, for GET /assessments/{id};
+ * (element-type ArbRuleReport) */
+GArray *arb_risk_report (ArbHost *host, ArbTrading *trading, ArbAccount *account);
 
 void arb_risk_verdict_init (ArbRiskVerdict *verdict);
 void arb_risk_verdict_clear (ArbRiskVerdict *verdict);

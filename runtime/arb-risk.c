@@ -191,6 +191,61 @@ arb_risk_verdict_init (ArbRiskVerdict *verdict)
   verdict->evidence = g_ptr_array_new_with_free_func (g_free);
 }
 
+static void
+rule_report_clear (gpointer data)
+{
+  ArbRuleReport *r = data;
+  g_free (r->rule);
+  g_free (r->instance);
+}
+
+void
+arb_risk_verdict_report_rule (ArbRiskVerdict *verdict, const char *rule, ArbDecimal limit, ArbDecimal current,
+                              ArbDecimal room)
+{
+  ArbRuleReport r = { g_strdup (rule), NULL, limit, current, room };
+  if (verdict->reports == NULL)
+    return; /* nobody asked */
+  g_array_append_val (verdict->reports, r);
+}
+
+GArray *
+arb_risk_report (ArbHost *host, ArbTrading *trading, ArbAccount *account)
+{
+  ArbProgram *program = arb_trading_get_program (trading, account->row->program);
+  GArray *out = g_array_new (FALSE, TRUE, sizeof (ArbRuleReport));
+  ArbAccountView view;
+
+  g_array_set_clear_func (out, rule_report_clear);
+  if (program == NULL || program->risk == NULL || !arb_account_view_init (&view, trading, account, NULL))
+    return out;
+  for (guint i = 0; program->risk[i] != NULL; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("risk:%s", program->risk[i]);
+      ArbInstance *inst = arb_host_find_instance (host, name);
+      ArbRiskVerdict verdict;
+      g_autoptr(GError) error = NULL;
+
+      if (inst == NULL || !arb_instance_is_up (inst))
+        continue;
+      arb_risk_verdict_init (&verdict);
+      verdict.reports = g_array_new (FALSE, TRUE, sizeof (ArbRuleReport));
+      /* on_mark is pure: asking it again only reads */
+      if (arb_instance_risk_on_mark (inst, &view, &verdict, &error))
+        for (guint k = 0; k < verdict.reports->len; k++)
+          {
+            ArbRuleReport *r = &g_array_index (verdict.reports, ArbRuleReport, k);
+            ArbRuleReport copy = { g_steal_pointer (&r->rule), g_strdup (name), r->limit, r->current, r->room };
+            g_array_append_val (out, copy);
+          }
+      g_array_set_clear_func (verdict.reports, rule_report_clear);
+      g_array_unref (verdict.reports);
+      verdict.reports = NULL;
+      arb_risk_verdict_clear (&verdict);
+    }
+  return out;
+}
+
 void
 arb_risk_verdict_clear (ArbRiskVerdict *verdict)
 {

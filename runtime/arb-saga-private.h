@@ -78,8 +78,11 @@ void arb_saga_persist_account (ArbSaga *saga, ArbAccount *account);
 /* the JSON of the domain objects, as the REST API and the events show them */
 char *arb_json_assessment (ArbTrading *trading, ArbAccount *account);
 void  arb_json_add_assessment (ArbJson *j, ArbTrading *trading, ArbAccount *account);
+void  arb_json_add_assessment_with_rules (ArbJson *j, ArbTrading *trading, ArbAccount *account, GArray *rules);
 void  arb_json_add_position (ArbJson *j, ArbTrading *trading, const ArbPositionRow *pos, gboolean with_mark);
 void  arb_json_add_trade (ArbJson *j, const ArbTradeRow *trade);
+/* (element-type ArbRuleReport) the rules' standing, the least room binding */
+void  arb_json_add_rules (ArbJson *j, GArray *reports);
 void  arb_json_add_order (ArbJson *j, const ArbOrderRow *order);
 
 G_END_DECLS

@@ -61,6 +61,12 @@ arb_saga_result_free (ArbSagaResult *result)
 void
 arb_json_add_assessment (ArbJson *j, ArbTrading *trading, ArbAccount *account)
 {
+  arb_json_add_assessment_with_rules (j, trading, account, NULL);
+}
+
+void
+arb_json_add_assessment_with_rules (ArbJson *j, ArbTrading *trading, ArbAccount *account, GArray *rules)
+{
   ArbAssessmentRow *r = account->row;
   ArbAccountValue v;
   g_autoptr(GError) error = NULL;
@@ -85,9 +91,43 @@ arb_json_add_assessment (ArbJson *j, ArbTrading *trading, ArbAccount *account)
   arb_json_kv_decimal (j, "dayStartEquity", r->day_start_equity);
   arb_json_kv_decimal (j, "dayStartBalance", r->day_start_balance);
   arb_json_kv_int (j, "openPositions", account->positions->len);
+  arb_json_kv_int (j, "tradingDays", r->trading_days);
+  arb_json_kv_time (j, "lastFillAt", r->last_fill_us);
   arb_json_kv_time (j, "createdAt", r->created_us);
   arb_json_kv_time (j, "updatedAt", r->updated_us);
+  if (rules != NULL)
+    {
+      arb_json_key (j, "rules");
+      arb_json_add_rules (j, rules);
+    }
   arb_json_end_object (j);
+}
+
+void
+arb_json_add_rules (ArbJson *j, GArray *reports)
+{
+  const ArbRuleReport *binding = NULL;
+
+  for (guint i = 0; i < reports->len; i++)
+    {
+      const ArbRuleReport *r = &g_array_index (reports, ArbRuleReport, i);
+      if (binding == NULL || arb_decimal_cmp (r->room, binding->room) < 0)
+        binding = r;
+    }
+  arb_json_begin_array (j);
+  for (guint i = 0; i < reports->len; i++)
+    {
+      const ArbRuleReport *r = &g_array_index (reports, ArbRuleReport, i);
+      arb_json_begin_object (j);
+      arb_json_kv_string (j, "rule", r->rule);
+      arb_json_kv_string (j, "riskInstance", r->instance);
+      arb_json_kv_decimal (j, "limit", r->limit);
+      arb_json_kv_decimal (j, "current", r->current);
+      arb_json_kv_decimal (j, "room", r->room);
+      arb_json_kv_bool (j, "bindsFirst", r == binding);
+      arb_json_end_object (j);
+    }
+  arb_json_end_array (j);
 }
 
 char *

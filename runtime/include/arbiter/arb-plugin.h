@@ -446,6 +446,20 @@ ARB_AVAILABLE_IN_1_0 void arb_risk_verdict_breach (ArbRiskVerdict *verdict, cons
 ARB_AVAILABLE_IN_1_0 void arb_risk_verdict_add_evidence (ArbRiskVerdict *verdict, const char *key, const char *value);
 ARB_AVAILABLE_IN_1_0 void arb_risk_verdict_add_evidence_decimal (ArbRiskVerdict *verdict, const char *key,
                                                                  ArbDecimal value);
+/**
+ * arb_risk_verdict_report_rule:
+ * @rule: "max_loss", "daily_loss", "max_risk_per_trade", ...
+ * @limit: the floor or cap the rule enforces
+ * @current: the value it compares with the limit
+ * @room: how far @current may move before a breach (0 or less: breached)
+ *
+ * on_mark: tells where one rule stands, for `GET /assessments/{id}` (limit,
+ * current value, room, and the rule that binds first: the least room). A
+ * plugin reports every rule it enforces on every call; the host keeps the
+ * reports only when it asks for them. Since: 1.0
+ */
+ARB_AVAILABLE_IN_1_0 void arb_risk_verdict_report_rule (ArbRiskVerdict *verdict, const char *rule, ArbDecimal limit,
+                                                        ArbDecimal current, ArbDecimal room);
 
 /**
  * ArbRiskVTable:
