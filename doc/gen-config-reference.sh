@@ -25,7 +25,7 @@ printf '[runtime]\n' > "$empty"
   echo "do not edit by hand. The key file syntax and the rules every group follows are in"
   echo "[configuration.md](configuration.md)."
   echo
-  for group in runtime api program market-class market; do
+  for group in runtime api program market-class market feed; do
     "$arbiterd" --config "$empty" --describe-plugin "$group" --format=markdown
     echo
   done

@@ -220,6 +220,7 @@ struct _ArbHost {
   ArbApi          *api;
   gpointer         verifier;   /* ArbJwtVerifier */
   gpointer         marker;     /* ArbMarker */
+  gpointer         feeds;      /* ArbFeeds */
 };
 
 /* the schema of [runtime] and the host's keys of instance groups */

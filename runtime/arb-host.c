@@ -11,6 +11,7 @@
 
 #include "arb-host-private.h"
 #include "arb-api-private.h"
+#include "arb-feed-private.h"
 #include "arb-marker-private.h"
 #include "arb-saga-private.h"
 #include "arb-store-private.h"
@@ -95,9 +96,11 @@ arb_host_instance_schema (guint32 kind)
 
 /* the groups the host knows, and the prefixes of instance groups */
 static const char *const fixed_groups[] = { "runtime", "api", NULL };
-static const char *const group_prefixes[] = { "ingest:", "risk:", "sink:", "program:", "market-class:", "market:", NULL };
-/* groups the trading core reads and checks (arb-trading.c) */
-static const char *const trading_prefixes[] = { "program:", "market-class:", "market:", NULL };
+static const char *const group_prefixes[] = { "ingest:", "risk:", "sink:", "feed:", "program:", "market-class:",
+                                              "market:", NULL };
+/* groups other parts read and check: the trading core (arb-trading.c) and
+ * the feeds (arb-feed.c) */
+static const char *const trading_prefixes[] = { "program:", "market-class:", "market:", "feed:", NULL };
 
 static gboolean
 is_trading_group (const char *group)
@@ -324,6 +327,7 @@ arb_host_new (const char *config_path, GPtrArray *problems, GError **error)
                                "jwt_public_key_file is for jwt_alg=RS256; HS256 uses jwt_secret_env or jwt_secret_file");
   }
   host->trading = arb_trading_new (host, problems);
+  host->feeds = arb_feeds_new (host, host->config, problems);
 
   if (problems->len > before)
     {
@@ -378,6 +382,7 @@ arb_host_free (ArbHost *host)
       }
   g_clear_pointer (&host->http, arb_http_free);
   g_clear_pointer (&host->marker, arb_marker_free);
+  g_clear_pointer (&host->feeds, arb_feeds_free);
   g_clear_pointer (&host->api, arb_api_free);
   g_clear_pointer (&host->saga, arb_saga_free);
   /* joins the store's threads; their callbacks target this context */
@@ -652,6 +657,8 @@ arb_host_start (ArbHost *host, GError **error)
         if (!arb_instance_start (inst, &local) && arb_instance_get_state (inst) == ARB_INSTANCE_FAILED)
           arb_log_for (inst->name, NULL, G_LOG_LEVEL_WARNING, local->message);
       }
+  if (host->feeds != NULL)
+    arb_feeds_start (host->feeds);
   {
     g_autofree char *line = g_strdup_printf ("arbiterd %s listening on http://%s:%u (config %s, %u instance%s)",
                                              ARB_VERSION, listen_host, arb_http_get_port (host->http),
@@ -672,6 +679,8 @@ arb_host_stop (ArbHost *host)
   host->stopping = TRUE;
   arb_log_for (NULL, "host", G_LOG_LEVEL_MESSAGE, "stopping: no new requests, draining sinks");
   arb_http_disconnect (host->http);
+  if (host->feeds != NULL)
+    arb_feeds_stop (host->feeds);
   /* the reverse of the start order: feeds first, so nothing new arrives */
   for (guint k = 0; k < G_N_ELEMENTS (stop_order); k++)
     for (guint i = host->instances->len; i > 0; i--)
@@ -731,6 +740,9 @@ mark_later (gpointer data)
 void
 arb_host_on_quote (ArbHost *host, ArbInstance *inst, ArbQuote *quote)
 {
+  /* only the active source of a feed reaches the book */
+  if (host->feeds != NULL && !arb_feeds_accept_quote (host->feeds, inst, quote))
+    return;
   if (!arb_price_book_update (host->book, quote))
     return;
   /* accounts live on the main thread: a quote from a plugin's own thread
@@ -852,6 +864,8 @@ arb_host_ready_json (ArbHost *host, gboolean *ready)
     }
   json_builder_end_array (b);
 
+  if (host->feeds != NULL)
+    arb_feeds_add_ready_json (host->feeds, b, &ok);
   json_builder_set_member_name (b, "refusedModules");
   json_builder_begin_array (b);
   for (guint i = 0; i < modules->len; i++)

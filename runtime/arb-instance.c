@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "arb-feed-private.h"
 #include "arb-host-private.h"
 #include "arb-risk-private.h"
 #include "arb-util-private.h"
@@ -230,6 +231,9 @@ arb_instance_set_health (ArbInstance *inst, ArbHealth health, const char *reason
       va_end (args);
     }
   state = arb_instance_get_state (inst);
+  /* every report, repeated ones too: the breakers count failures */
+  if (inst->host->feeds != NULL && inst->kind == ARB_PLUGIN_INGEST)
+    arb_feeds_on_health (inst->host->feeds, inst, health, reason);
   /* health is the plugin's word on a running instance; the host owns the rest */
   if (state != ARB_INSTANCE_RUNNING && state != ARB_INSTANCE_CREATED)
     return;
@@ -759,6 +763,8 @@ arb_instance_publish_quote (ArbInstance *inst, ArbQuote *quote, GError **error)
   if (!arb_quote_validate (quote, &local))
     {
       arb_metrics_counter_add (inst->host->metrics, "arb_quotes_rejected_total", inst->labels, 1);
+      if (inst->host->feeds != NULL)
+        arb_feeds_on_publish_error (inst->host->feeds, inst, local->message);
       g_propagate_error (error, g_steal_pointer (&local));
       return FALSE;
     }
@@ -807,4 +813,10 @@ void
 arb_instance_ack (ArbInstance *inst, ArbEvent *event, const GError *error)
 {
   arb_relay_ack (inst->host->relay, inst, event, error);
+}
+
+gint64
+arb_instance_get_hold_off_ms (ArbInstance *inst)
+{
+  return inst->host->feeds != NULL ? arb_feeds_hold_off_ms (inst->host->feeds, inst) : 0;
 }

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "arb-feed-private.h"
 #include "arb-trading-private.h"
 #include "arb-util-private.h"
 
@@ -555,6 +556,12 @@ arb_trading_quote_for (ArbTrading *trading, const char *market, ArbQuote **quote
         }
     }
   arb_trading_market_rules (trading, market, &rules);
+  if (trading->host->feeds != NULL && !arb_feeds_market_has_healthy_source (trading->host->feeds, market))
+    {
+      g_set_error (error, ARB_TRADING_ERROR, ARB_TRADING_ERROR_MARKET_DATA,
+                   "the feed of %s has no healthy source now", market);
+      return FALSE;
+    }
   quote = arb_price_book_get (trading->host->book, market);
   if (quote == NULL)
     {

@@ -7,6 +7,7 @@
 
 #include <json-glib/json-glib.h>
 
+#include "arb-feed-private.h"
 #include "arb-host-private.h"
 #include "arb-jwt-private.h"
 #include "arb-store-private.h"
@@ -123,6 +124,8 @@ describe_plugin (const char *config_path, const char *name, const char *format)
     { "market-class", "[market-class:crypto] and [market-class:prediction]",
       "execution defaults of a class of markets", arb_trading_class_schema },
     { "market", "[market:ID]", "overrides of one market's class defaults", arb_trading_market_schema },
+    { "feed", "[feed:NAME]", "ingest instances in priority order, with circuit breakers and failover",
+      arb_feeds_schema },
   };
   const char *host_group = NULL;
   gboolean is_runtime = FALSE;
