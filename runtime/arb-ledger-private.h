@@ -142,6 +142,10 @@ typedef struct {
   gint64  created_us;
 } ArbIdempotencyRow;
 
+/* the lifecycle counters as stored (one JSON column, schema version 2) */
+char    *arb_assessment_lifecycle_to_json (const ArbAssessmentRow *row);
+gboolean arb_assessment_lifecycle_from_json (ArbAssessmentRow *row, const char *json, GError **error);
+
 void arb_assessment_row_free (ArbAssessmentRow *row);
 void arb_position_row_free (ArbPositionRow *row);
 void arb_trade_row_free (ArbTradeRow *row);

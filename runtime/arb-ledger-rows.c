@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include <json-glib/json-glib.h>
+
 #include "arb-ledger-private.h"
 
 static const char *const assessment_status_names[] = { "active", "passed", "failed" };
@@ -183,4 +185,37 @@ arb_idempotency_row_free (ArbIdempotencyRow *row)
   g_free (row->request_hash);
   g_free (row->body);
   g_free (row);
+}
+
+char *
+arb_assessment_lifecycle_to_json (const ArbAssessmentRow *row)
+{
+  char buf[ARB_DECIMAL_BUFSIZE];
+  return g_strdup_printf ("{\"tradingDays\":%" G_GINT64_FORMAT ",\"lastFillUs\":%" G_GINT64_FORMAT
+                          ",\"lastFillDayUs\":%" G_GINT64_FORMAT ",\"bestDayProfit\":\"%s\"}",
+                          row->trading_days, row->last_fill_us, row->last_fill_day_us,
+                          arb_decimal_format (row->best_day_profit, buf));
+}
+
+gboolean
+arb_assessment_lifecycle_from_json (ArbAssessmentRow *row, const char *json, GError **error)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  JsonObject *o;
+
+  if (json == NULL || *json == '\0')
+    return TRUE; /* written before the column existed */
+  if (!json_parser_load_from_data (parser, json, -1, error))
+    return FALSE;
+  if (!JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "lifecycle is not a JSON object");
+      return FALSE;
+    }
+  o = json_node_get_object (json_parser_get_root (parser));
+  row->trading_days = json_object_get_int_member_with_default (o, "tradingDays", 0);
+  row->last_fill_us = json_object_get_int_member_with_default (o, "lastFillUs", 0);
+  row->last_fill_day_us = json_object_get_int_member_with_default (o, "lastFillDayUs", 0);
+  return arb_decimal_parse (json_object_get_string_member_with_default (o, "bestDayProfit", "0"), ARB_ROUND_EXACT,
+                            &row->best_day_profit, error);
 }

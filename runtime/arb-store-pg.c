@@ -56,7 +56,7 @@ typedef enum {
 
 #define ASSESSMENT_COLUMNS \
   "id, owner, program, status, status_reason, status_at, starting_balance, balance, equity_hwm, " \
-  "day_start_equity, day_start_balance, day_start_at, created_at, updated_at, version"
+  "day_start_equity, day_start_balance, day_start_at, created_at, updated_at, version, lifecycle"
 #define POSITION_COLUMNS \
   "id, assessment_id, order_id, market, side, status, quantity, initial_quantity, entry_price, margin, " \
   "realized_pnl, fees, stop_loss, take_profit, close_reason, opened_at, closed_at, updated_at"
@@ -77,12 +77,12 @@ static const struct {
 } statements[N_STATEMENTS] = {
   [ST_INSERT_ASSESSMENT] = { "arb_insert_assessment",
                              "INSERT INTO assessments (" ASSESSMENT_COLUMNS ") "
-                             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)" },
+                             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)" },
   [ST_UPDATE_ASSESSMENT] = { "arb_update_assessment",
                              "UPDATE assessments SET status = $2, status_reason = $3, status_at = $4, "
                              "starting_balance = $5, balance = $6, equity_hwm = $7, day_start_equity = $8, "
-                             "day_start_balance = $9, day_start_at = $10, updated_at = $11, version = $12 "
-                             "WHERE id = $1" },
+                             "day_start_balance = $9, day_start_at = $10, updated_at = $11, version = $12, "
+                             "lifecycle = $13 WHERE id = $1" },
   [ST_INSERT_ORDER] = { "arb_insert_order",
                         "INSERT INTO orders (id, assessment_id, client_order_id, market, direction, quantity, "
                         "stop_loss, take_profit, status, correlation_id, created_at) "
@@ -128,19 +128,20 @@ static const struct {
                                    "INSERT INTO assessments (" ASSESSMENT_COLUMNS ") SELECT * FROM unnest("
                                    "$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], "
                                    "$7::numeric[], $8::numeric[], $9::numeric[], $10::numeric[], $11::numeric[], "
-                                   "$12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $15::int8[])" },
+                                   "$12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $15::int8[], $16::text[])" },
   [ST_BATCH_UPDATE_ASSESSMENT] = { "arb_batch_update_assessment",
                                    "UPDATE assessments a SET status = u.status, status_reason = u.status_reason, "
                                    "status_at = u.status_at, starting_balance = u.starting_balance, "
                                    "balance = u.balance, equity_hwm = u.equity_hwm, "
                                    "day_start_equity = u.day_start_equity, day_start_balance = u.day_start_balance, "
-                                   "day_start_at = u.day_start_at, updated_at = u.updated_at, version = u.version "
+                                   "day_start_at = u.day_start_at, updated_at = u.updated_at, version = u.version, "
+                                   "lifecycle = u.lifecycle "
                                    "FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], "
                                    "$5::numeric[], $6::numeric[], $7::numeric[], $8::numeric[], $9::numeric[], "
-                                   "$10::timestamptz[], $11::timestamptz[], $12::int8[]) "
+                                   "$10::timestamptz[], $11::timestamptz[], $12::int8[], $13::text[]) "
                                    "AS u (id, status, status_reason, status_at, starting_balance, balance, "
                                    "equity_hwm, day_start_equity, day_start_balance, day_start_at, updated_at, "
-                                   "version) WHERE a.id = u.id" },
+                                   "version, lifecycle) WHERE a.id = u.id" },
   [ST_BATCH_INSERT_ORDER] = { "arb_batch_insert_order",
                               "INSERT INTO orders (id, assessment_id, client_order_id, market, direction, quantity, "
                               "stop_loss, take_profit, status, correlation_id, created_at) SELECT * FROM unnest("
@@ -181,6 +182,7 @@ typedef struct {
   int         n;
   const char *values[MAX_PARAMS];
   char        buf[MAX_PARAMS][ARB_STORE_TIME_BUFSIZE];
+  char        big[256]; /* one longer text per row: the lifecycle JSON */
 } Params;
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PGresult, PQclear)
@@ -441,6 +443,15 @@ p_text (Params *p, const char *text)
   p->values[p->n++] = text;
 }
 
+/* takes @text, keeps a copy in the row's one long buffer */
+static void
+p_text_take (Params *p, char *text)
+{
+  g_strlcpy (p->big, text, sizeof p->big);
+  g_free (text);
+  p->values[p->n++] = p->big;
+}
+
 static void
 p_money (Params *p, ArbDecimal d)
 {
@@ -513,6 +524,7 @@ op_params (const ArbStoreOp *op, Params *p)
         p_time (p, r->created_us);
         p_time (p, r->updated_us);
         p_int (p, r->version);
+        p_text_take (p, arb_assessment_lifecycle_to_json (r));
         return ST_INSERT_ASSESSMENT;
       }
     case ARB_STORE_OP_UPDATE_ASSESSMENT:
@@ -530,6 +542,7 @@ op_params (const ArbStoreOp *op, Params *p)
         p_time (p, r->day_start_us);
         p_time (p, r->updated_us);
         p_int (p, r->version);
+        p_text_take (p, arb_assessment_lifecycle_to_json (r));
         return ST_UPDATE_ASSESSMENT;
       }
     case ARB_STORE_OP_INSERT_ORDER:
@@ -1374,6 +1387,12 @@ read_assessment (Cursor *cur)
   r->created_us = col_time (cur, 12);
   r->updated_us = col_time (cur, 13);
   r->version = col_int (cur, 14);
+  if (!cur->failed)
+    {
+      g_autoptr(GError) e = NULL;
+      if (!arb_assessment_lifecycle_from_json (r, col_str (cur, 15), &e))
+        bad_value (cur, 15, e->message);
+    }
   return cur->failed ? NULL : g_steal_pointer (&r);
 }
 

@@ -43,7 +43,7 @@ typedef enum {
 
 #define ASSESSMENT_COLUMNS \
   "id, owner, program, status, status_reason, status_at, starting_balance, balance, equity_hwm, " \
-  "day_start_equity, day_start_balance, day_start_at, created_at, updated_at, version"
+  "day_start_equity, day_start_balance, day_start_at, created_at, updated_at, version, lifecycle"
 #define POSITION_COLUMNS \
   "id, assessment_id, order_id, market, side, status, quantity, initial_quantity, entry_price, margin, " \
   "realized_pnl, fees, stop_loss, take_profit, close_reason, opened_at, closed_at, updated_at"
@@ -59,11 +59,11 @@ static const char *const statement_sql[N_STATEMENTS] = {
   [ST_RELEASE] = "RELEASE txn",
   [ST_ROLLBACK_TO] = "ROLLBACK TO txn",
   [ST_INSERT_ASSESSMENT] = "INSERT INTO assessments (" ASSESSMENT_COLUMNS ") "
-                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
   [ST_UPDATE_ASSESSMENT] = "UPDATE assessments SET status = ?4, status_reason = ?5, status_at = ?6, "
                            "starting_balance = ?7, balance = ?8, equity_hwm = ?9, day_start_equity = ?10, "
-                           "day_start_balance = ?11, day_start_at = ?12, updated_at = ?14, version = ?15 "
-                           "WHERE id = ?1",
+                           "day_start_balance = ?11, day_start_at = ?12, updated_at = ?14, version = ?15, "
+                           "lifecycle = ?16 WHERE id = ?1",
   [ST_INSERT_ORDER] = "INSERT INTO orders (id, assessment_id, client_order_id, market, direction, quantity, "
                       "stop_loss, take_profit, status, correlation_id, created_at) "
                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -393,6 +393,7 @@ bind_assessment (sqlite3_stmt *stmt, const ArbAssessmentRow *r)
   sqlite3_bind_int64 (stmt, 13, r->created_us);
   sqlite3_bind_int64 (stmt, 14, r->updated_us);
   sqlite3_bind_int64 (stmt, 15, r->version);
+  sqlite3_bind_text (stmt, 16, arb_assessment_lifecycle_to_json (r), -1, g_free);
 }
 
 static void
@@ -510,6 +511,8 @@ read_assessment (sqlite3_stmt *stmt, GError **error)
   r->created_us = sqlite3_column_int64 (stmt, 12);
   r->updated_us = sqlite3_column_int64 (stmt, 13);
   r->version = sqlite3_column_int64 (stmt, 14);
+  if (!arb_assessment_lifecycle_from_json (r, (const char *) sqlite3_column_text (stmt, 15), error))
+    return NULL;
   return g_steal_pointer (&r);
 }
 
