@@ -265,6 +265,33 @@ arb_risk_test_mark (ArbRiskTestHost *h, const char *instance, ArbAccount *accoun
   g_assert_cmpint (verdict->rejection, ==, 0);
 }
 
+static void
+report_clear (gpointer data)
+{
+  ArbRuleReport *r = data;
+  g_free (r->rule);
+  g_free (r->instance);
+}
+
+GArray *
+arb_risk_test_mark_reports (ArbRiskTestHost *h, const char *instance, ArbAccount *account, ArbRiskVerdict *verdict)
+{
+  ArbInstance *inst = find_risk (h, instance);
+  g_autoptr(GError) error = NULL;
+  GArray *reports = g_array_new (FALSE, TRUE, sizeof (ArbRuleReport));
+  ArbAccountView view;
+
+  g_array_set_clear_func (reports, report_clear);
+  g_assert_true (arb_account_view_init (&view, h->host->trading, account, &error));
+  g_assert_no_error (error);
+  arb_risk_verdict_init (verdict);
+  verdict->reports = reports;
+  g_assert_true (arb_instance_risk_on_mark (inst, &view, verdict, &error));
+  g_assert_no_error (error);
+  verdict->reports = NULL;
+  return reports;
+}
+
 const char *
 arb_risk_test_evidence (const ArbRiskVerdict *verdict, const char *key)
 {

@@ -70,6 +70,12 @@ void arb_risk_test_check (ArbRiskTestHost *h, const char *instance, ArbAccount *
                           ArbRiskVerdict *verdict);
 void arb_risk_test_mark (ArbRiskTestHost *h, const char *instance, ArbAccount *account, ArbRiskVerdict *verdict);
 
+/* the same as arb_risk_test_mark(), with the rules' standing asked for as
+ * GET /assessments/{id} asks: returns the reports, (element-type
+ * ArbRuleReport), to be freed with g_array_unref() */
+GArray *arb_risk_test_mark_reports (ArbRiskTestHost *h, const char *instance, ArbAccount *account,
+                                    ArbRiskVerdict *verdict);
+
 /* the value of evidence @key, or NULL */
 const char *arb_risk_test_evidence (const ArbRiskVerdict *verdict, const char *key);
 
