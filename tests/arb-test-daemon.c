@@ -1,0 +1,299 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "arb-test-daemon.h"
+
+#include <signal.h>
+#include <string.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+
+#define START_TIMEOUT_MS 10000
+#define EXIT_TIMEOUT_MS  5000
+
+struct _ArbTestDaemon {
+  GSubprocess      *proc;
+  GDataInputStream *err;     /* its stderr, a line at a time */
+  GCancellable     *cancel;
+  GString          *log;
+  gboolean          reading;
+  gboolean          exited;
+  guint16           port;
+};
+
+static gboolean
+set_flag (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+tick (gpointer data)
+{
+  return G_SOURCE_CONTINUE;
+}
+
+gboolean
+arb_test_wait_for (gboolean (*cond) (gpointer data), gpointer data, guint timeout_ms)
+{
+  gboolean timed_out = FALSE;
+  GSource *timeout = g_timeout_source_new (timeout_ms);
+  GSource *ticker = g_timeout_source_new (20);
+
+  g_source_set_callback (timeout, set_flag, &timed_out, NULL);
+  g_source_set_callback (ticker, tick, NULL, NULL);
+  g_source_attach (timeout, g_main_context_get_thread_default ());
+  g_source_attach (ticker, g_main_context_get_thread_default ());
+  while (!cond (data) && !timed_out)
+    g_main_context_iteration (g_main_context_get_thread_default (), TRUE);
+  g_source_destroy (timeout);
+  g_source_destroy (ticker);
+  g_source_unref (timeout);
+  g_source_unref (ticker);
+  return cond (data);
+}
+
+static gboolean
+never (gpointer data)
+{
+  return FALSE;
+}
+
+void
+arb_test_run_for (guint ms)
+{
+  arb_test_wait_for (never, NULL, ms);
+}
+
+static void read_next_line (ArbTestDaemon *d);
+
+static void
+on_line (GObject *source, GAsyncResult *result, gpointer data)
+{
+  ArbTestDaemon *d = data;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *line = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (source), result, NULL,
+                                                                     &error);
+  const char *at;
+
+  if (line == NULL)
+    {
+      d->reading = FALSE;
+      return;
+    }
+  g_test_message ("arbiterd: %s", line);
+  g_string_append (d->log, line);
+  g_string_append_c (d->log, '\n');
+  at = strstr (line, "listening on http://127.0.0.1:");
+  if (at != NULL && d->port == 0)
+    d->port = (guint16) g_ascii_strtoull (at + strlen ("listening on http://127.0.0.1:"), NULL, 10);
+  read_next_line (d);
+}
+
+static void
+read_next_line (ArbTestDaemon *d)
+{
+  d->reading = TRUE;
+  g_data_input_stream_read_line_async (d->err, G_PRIORITY_DEFAULT, d->cancel, on_line, d);
+}
+
+#ifdef __linux__
+static void
+die_with_parent (gpointer data)
+{
+  /* a failed assertion aborts the test; the daemon must not outlive it */
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+#endif
+
+static GSubprocessLauncher *
+launcher_new (GSubprocessFlags flags, const char *const *env)
+{
+  GSubprocessLauncher *l = g_subprocess_launcher_new (flags);
+  g_autofree char *plugins = g_build_filename (g_getenv ("ARB_BUILD_ROOT"), "plugins", NULL);
+
+  g_subprocess_launcher_setenv (l, "ARBITER_PLUGIN_PATH", plugins, TRUE);
+  g_subprocess_launcher_setenv (l, "ARB_PLUGIN_SYSTEM_PATH", "", TRUE);
+  for (guint i = 0; env != NULL && env[i] != NULL && env[i + 1] != NULL; i += 2)
+    g_subprocess_launcher_setenv (l, env[i], env[i + 1], TRUE);
+#ifdef __linux__
+  g_subprocess_launcher_set_child_setup (l, die_with_parent, NULL, NULL);
+#endif
+  return l;
+}
+
+static char *
+arbiterd_path (void)
+{
+  const char *build = g_getenv ("ARB_BUILD_ROOT");
+
+  g_assert_nonnull (build);
+  return g_build_filename (build, "runtime", "arbiterd", NULL);
+}
+
+static gboolean
+has_port (gpointer data)
+{
+  ArbTestDaemon *d = data;
+  return d->port != 0 || !d->reading;
+}
+
+ArbTestDaemon *
+arb_test_daemon_start (const char *conf, const char *const *env)
+{
+  ArbTestDaemon *d = g_new0 (ArbTestDaemon, 1);
+  g_autoptr(GSubprocessLauncher) l = launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
+                                                   env);
+  g_autofree char *arbiterd = arbiterd_path ();
+  g_autoptr(GError) error = NULL;
+
+  d->log = g_string_new (NULL);
+  d->cancel = g_cancellable_new ();
+  d->proc = g_subprocess_launcher_spawn (l, &error, arbiterd, "--config", conf, NULL);
+  g_assert_no_error (error);
+  d->err = g_data_input_stream_new (g_subprocess_get_stderr_pipe (d->proc));
+  read_next_line (d);
+  arb_test_wait_for (has_port, d, START_TIMEOUT_MS);
+  if (d->port == 0)
+    {
+      g_test_message ("arbiterd did not log the port it listens on; it logged:\n%s", d->log->str);
+      arb_test_daemon_free (d);
+      return NULL;
+    }
+  return d;
+}
+
+guint16
+arb_test_daemon_get_port (ArbTestDaemon *d)
+{
+  return d->port;
+}
+
+const char *
+arb_test_daemon_get_log (ArbTestDaemon *d)
+{
+  return d->log->str;
+}
+
+static void
+on_exited (GObject *source, GAsyncResult *result, gpointer data)
+{
+  ArbTestDaemon *d = data;
+  g_subprocess_wait_finish (G_SUBPROCESS (source), result, NULL);
+  d->exited = TRUE;
+}
+
+static gboolean
+has_exited (gpointer data)
+{
+  ArbTestDaemon *d = data;
+  return d->exited && !d->reading;
+}
+
+int
+arb_test_daemon_terminate (ArbTestDaemon *d)
+{
+  g_subprocess_send_signal (d->proc, SIGTERM);
+  g_subprocess_wait_async (d->proc, NULL, on_exited, d);
+  if (!arb_test_wait_for (has_exited, d, EXIT_TIMEOUT_MS))
+    return -1;
+  if (!g_subprocess_get_if_exited (d->proc))
+    return -2;
+  return g_subprocess_get_exit_status (d->proc);
+}
+
+static gboolean
+is_not_reading (gpointer data)
+{
+  return !((ArbTestDaemon *) data)->reading;
+}
+
+void
+arb_test_daemon_free (ArbTestDaemon *d)
+{
+  if (d == NULL)
+    return;
+  if (!d->exited)
+    g_subprocess_force_exit (d->proc);
+  g_cancellable_cancel (d->cancel);
+  arb_test_wait_for (is_not_reading, d, EXIT_TIMEOUT_MS);
+  g_clear_object (&d->err);
+  g_clear_object (&d->proc);
+  g_clear_object (&d->cancel);
+  g_string_free (d->log, TRUE);
+  g_free (d);
+}
+
+int
+arb_test_check_config (const char *conf, char **output)
+{
+  g_autoptr(GSubprocessLauncher) l = launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE,
+                                                   NULL);
+  g_autofree char *arbiterd = arbiterd_path ();
+  g_autoptr(GSubprocess) proc = NULL;
+  g_autoptr(GError) error = NULL;
+
+  proc = g_subprocess_launcher_spawn (l, &error, arbiterd, "--check-config", "--config", conf, NULL);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (proc, NULL, NULL, output, NULL, &error);
+  g_assert_no_error (error);
+  return g_subprocess_get_if_exited (proc) ? g_subprocess_get_exit_status (proc) : -1;
+}
+
+void
+arb_test_reply_free (ArbTestReply *r)
+{
+  g_free (r->body);
+  g_free (r->content_type);
+  g_free (r);
+}
+
+typedef struct {
+  GBytes  *body;
+  GError  *error;
+  gboolean done;
+} Pending;
+
+static void
+on_sent (GObject *source, GAsyncResult *result, gpointer data)
+{
+  Pending *p = data;
+  p->body = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &p->error);
+  p->done = TRUE;
+}
+
+static gboolean
+is_done (gpointer data)
+{
+  return ((Pending *) data)->done;
+}
+
+ArbTestReply *
+arb_test_http_get (SoupSession *session, ArbTestDaemon *d, const char *path)
+{
+  g_autofree char *uri = g_strdup_printf ("http://127.0.0.1:%u%s", d->port, path);
+  g_autoptr(SoupMessage) msg = soup_message_new ("GET", uri);
+  ArbTestReply *r = g_new0 (ArbTestReply, 1);
+  Pending p = { 0 };
+  gsize len = 0;
+  const char *data;
+
+  soup_session_send_and_read_async (session, msg, G_PRIORITY_DEFAULT, NULL, on_sent, &p);
+  g_assert_true (arb_test_wait_for (is_done, &p, 10000));
+  g_assert_no_error (p.error);
+  r->status = soup_message_get_status (msg);
+  data = g_bytes_get_data (p.body, &len);
+  r->body = g_strndup (data != NULL ? data : "", len);
+  r->content_type = g_strdup (soup_message_headers_get_one (soup_message_get_response_headers (msg),
+                                                            "Content-Type"));
+  g_bytes_unref (p.body);
+  return r;
+}
+
+SoupSession *
+arb_test_session_new (void)
+{
+  g_autoptr(GProxyResolver) direct = g_simple_proxy_resolver_new ("direct://", NULL);
+
+  return soup_session_new_with_options ("timeout", 10, "proxy-resolver", direct, NULL);
+}
