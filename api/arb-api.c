@@ -727,6 +727,42 @@ get_assessment (ArbApi *api, SoupServerMessage *msg, ArbPrincipal *who, const ch
 }
 
 static void
+events_done (GPtrArray *rows, const GError *error, gpointer data)
+{
+  Pending *p = data;
+
+  if (error != NULL)
+    {
+      g_autoptr(GError) e = g_error_new (ARB_TRADING_ERROR, ARB_TRADING_ERROR_STORE, "assessment events: %s",
+                                         error->message);
+      reply_error (p->msg, e, p->cid);
+    }
+  else
+    {
+      g_auto(ArbJson) bj = { 0 };
+      arb_json_init (&bj, 1024);
+      arb_json_begin_object (&bj);
+      arb_json_key (&bj, "events");
+      arb_json_begin_array (&bj);
+      /* each is the event's own envelope, as the sinks got it */
+      for (guint i = 0; i < rows->len; i++)
+        arb_json_raw (&bj, ((ArbOutboxRow *) g_ptr_array_index (rows, i))->payload);
+      arb_json_end_array (&bj);
+      arb_json_end_object (&bj);
+      reply_writer (p->msg, 200, &bj);
+    }
+  pending_finish (p);
+}
+
+static void
+get_assessment_events (ArbApi *api, SoupServerMessage *msg, ArbPrincipal *who, const char *id, const char *cid)
+{
+  if (visible_account (api, msg, who, id, cid) == NULL)
+    return;
+  arb_store_list_assessment_events_async (api->store, id, 1000, events_done, pending_new (api, msg, cid, 200));
+}
+
+static void
 get_assessments (ArbApi *api, SoupServerMessage *msg, ArbPrincipal *who, GHashTable *query, const char *cid)
 {
   const char *user = query != NULL ? g_hash_table_lookup (query, "userId") : NULL;
@@ -1107,6 +1143,13 @@ arb_api_handle (ArbApi *api, gpointer m, const char *path, const char *cid)
     {
       if (method_is (msg, "GET"))
         get_assessment (api, msg, who, parts[1], cid);
+      else
+        not_allowed (msg, "GET", cid);
+    }
+  else if (n == 3 && g_str_equal (parts[0], "assessments") && g_str_equal (parts[2], "events") && *parts[1] != '\0')
+    {
+      if (method_is (msg, "GET"))
+        get_assessment_events (api, msg, who, parts[1], cid);
       else
         not_allowed (msg, "GET", cid);
     }

@@ -81,6 +81,8 @@ on_finished (SoupServerMessage *msg, gpointer user_data)
 static const char *
 api_route (const char *path)
 {
+  if (g_str_has_prefix (path, "/assessments/") && g_str_has_suffix (path, "/events"))
+    return "/assessments/{id}/events";
   if (g_str_has_prefix (path, "/assessments/"))
     return "/assessments/{id}";
   if (g_str_has_prefix (path, "/positions/"))

@@ -41,6 +41,7 @@ typedef enum {
   ST_MAX_SEQ,
   ST_LIST_TRADES,
   ST_LIST_CLOSED,
+  ST_LIST_EVENTS,
   ST_OUTBOX_PENDING,
   ST_AUDIT,
   /* the same writes for a whole group at once: one array per column */
@@ -113,6 +114,9 @@ static const struct {
   [ST_LIST_CLOSED] = { "arb_list_closed",
                        "SELECT " POSITION_COLUMNS " FROM positions WHERE assessment_id = $1 AND status = 'closed' "
                        "ORDER BY closed_at DESC, id DESC LIMIT $2" },
+  [ST_LIST_EVENTS] = { "arb_list_events",
+                       "SELECT id, type, assessment_id, assessment_id, payload, created_at FROM assessment_events "
+                       "WHERE assessment_id = $1 ORDER BY created_at, id LIMIT $2" },
   [ST_OUTBOX_PENDING] = { "arb_outbox_pending",
                           "SELECT id, type, key, assessment_id, payload, created_at FROM outbox o "
                           "WHERE NOT EXISTS (SELECT 1 FROM outbox_delivery d WHERE d.event_id = o.id) "
@@ -1602,6 +1606,20 @@ pg_list_trades (gpointer data, const char *assessment_id, gint64 before_seq, gui
 }
 
 static GPtrArray *
+pg_list_assessment_events (gpointer data, const char *assessment_id, guint limit, GError **error)
+{
+  PgConn *c = data;
+  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) arb_outbox_row_free);
+  char lim[16];
+  const char *values[2] = { assessment_id, lim };
+
+  g_snprintf (lim, sizeof lim, "%u", limit);
+  if (!query_rows (c, ST_LIST_EVENTS, 2, values, (RowReader) read_outbox, out, NULL, NULL, NULL, error))
+    return NULL;
+  return g_steal_pointer (&out);
+}
+
+static GPtrArray *
 pg_list_closed_positions (gpointer data, const char *assessment_id, guint limit, GError **error)
 {
   PgConn *c = data;
@@ -1656,6 +1674,7 @@ const ArbStoreBackend arb_store_pg_backend = {
   .load = pg_load,
   .list_trades = pg_list_trades,
   .list_closed_positions = pg_list_closed_positions,
+  .list_assessment_events = pg_list_assessment_events,
   .outbox_pending = pg_outbox_pending,
   .audit_ledger = pg_audit_ledger,
 };

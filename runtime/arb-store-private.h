@@ -100,6 +100,11 @@ typedef void (*ArbStoreRowsFunc) (GPtrArray *rows, const GError *error, gpointer
 void arb_store_list_closed_positions_async (ArbStore *store, const char *assessment_id, guint limit,
                                             ArbStoreRowsFunc done, gpointer data);
 
+/* an assessment's status changes and breaches with their evidence, oldest
+ * first, on the reader thread. (element-type ArbOutboxRow) */
+void arb_store_list_assessment_events_async (ArbStore *store, const char *assessment_id, guint limit,
+                                             ArbStoreRowsFunc done, gpointer data);
+
 /* the URI for messages and logs: the password, if any, is "***" */
 const char *arb_store_display_uri (ArbStore *store);
 

@@ -36,6 +36,7 @@ typedef enum {
   ST_MAX_SEQ,
   ST_LIST_TRADES,
   ST_LIST_CLOSED,
+  ST_LIST_EVENTS,
   ST_OUTBOX_PENDING,
   ST_AUDIT,
   N_STATEMENTS
@@ -90,6 +91,8 @@ static const char *const statement_sql[N_STATEMENTS] = {
                      "ORDER BY seq DESC LIMIT ?3",
   [ST_LIST_CLOSED] = "SELECT " POSITION_COLUMNS " FROM positions WHERE assessment_id = ?1 AND status = 'closed' "
                      "ORDER BY closed_at DESC, id DESC LIMIT ?2",
+  [ST_LIST_EVENTS] = "SELECT id, type, assessment_id, assessment_id, payload, created_at FROM assessment_events "
+                     "WHERE assessment_id = ?1 ORDER BY created_at, id LIMIT ?2",
   [ST_OUTBOX_PENDING] = "SELECT id, type, key, assessment_id, payload, created_at FROM outbox o "
                         "WHERE NOT EXISTS (SELECT 1 FROM outbox_delivery d WHERE d.event_id = o.id) "
                         "ORDER BY pos LIMIT ?1",
@@ -864,6 +867,20 @@ sqlite_list_trades (gpointer data, const char *assessment_id, gint64 before_seq,
 }
 
 static GPtrArray *
+sqlite_list_assessment_events (gpointer data, const char *assessment_id, guint limit, GError **error)
+{
+  SqliteConn *c = data;
+  sqlite3_stmt *stmt = c->stmts[ST_LIST_EVENTS];
+  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) arb_outbox_row_free);
+
+  bind_text (stmt, 1, assessment_id);
+  sqlite3_bind_int64 (stmt, 2, limit);
+  if (!collect (c, ST_LIST_EVENTS, read_outbox_row, out, NULL, NULL, NULL, error))
+    return NULL;
+  return g_steal_pointer (&out);
+}
+
+static GPtrArray *
 sqlite_list_closed_positions (gpointer data, const char *assessment_id, guint limit, GError **error)
 {
   SqliteConn *c = data;
@@ -924,6 +941,7 @@ const ArbStoreBackend arb_store_sqlite_backend = {
   .load = sqlite_load,
   .list_trades = sqlite_list_trades,
   .list_closed_positions = sqlite_list_closed_positions,
+  .list_assessment_events = sqlite_list_assessment_events,
   .outbox_pending = sqlite_outbox_pending,
   .audit_ledger = sqlite_audit_ledger,
 };

@@ -660,6 +660,16 @@ waiter_wait (ArbStoreWaiter *w)
   g_mutex_unlock (&w->lock);
 }
 
+/* The txn's (or job's) own reference on @context goes when the callback
+ * has run, on the context's thread, possibly before g_main_context_invoke_full()
+ * is done with the context here: hold one more for the call. */
+static void
+invoke_on (GMainContext *context, GSourceFunc func, gpointer data, GDestroyNotify destroy)
+{
+  g_autoptr(GMainContext) hold = g_main_context_ref (context);
+  g_main_context_invoke_full (hold, G_PRIORITY_DEFAULT, func, data, destroy);
+}
+
 static gboolean
 txn_dispatch (gpointer data)
 {
@@ -679,8 +689,7 @@ txn_deliver (ArbStoreTxn *txn)
   else if (txn->done == NULL)
     arb_store_txn_free (txn);
   else
-    g_main_context_invoke_full (txn->context, G_PRIORITY_DEFAULT, txn_dispatch, txn,
-                                (GDestroyNotify) arb_store_txn_free);
+    invoke_on (txn->context, txn_dispatch, txn, (GDestroyNotify) arb_store_txn_free);
 }
 
 static gpointer
@@ -923,8 +932,7 @@ reader_main (gpointer data)
       if (job->waiter != NULL)
         waiter_wake (job->waiter);
       else
-        g_main_context_invoke_full (job->context, G_PRIORITY_DEFAULT, read_job_dispatch, job,
-                                    (GDestroyNotify) read_job_free);
+        invoke_on (job->context, read_job_dispatch, job, (GDestroyNotify) read_job_free);
     }
   if (conn != NULL)
     backend->disconnect (conn);
@@ -969,6 +977,12 @@ static gpointer
 run_list_closed_positions (const ArbStoreBackend *backend, gpointer conn, ReadJob *job, GError **error)
 {
   return backend->list_closed_positions (conn, job->assessment_id, job->limit, error);
+}
+
+static gpointer
+run_list_assessment_events (const ArbStoreBackend *backend, gpointer conn, ReadJob *job, GError **error)
+{
+  return backend->list_assessment_events (conn, job->assessment_id, job->limit, error);
 }
 
 static gpointer
@@ -1256,6 +1270,13 @@ arb_store_list_closed_positions_async (ArbStore *store, const char *assessment_i
                                        ArbStoreRowsFunc done, gpointer data)
 {
   read_async (store, read_job_new (run_list_closed_positions, assessment_id, 0, limit), done, data);
+}
+
+void
+arb_store_list_assessment_events_async (ArbStore *store, const char *assessment_id, guint limit, ArbStoreRowsFunc done,
+                                        gpointer data)
+{
+  read_async (store, read_job_new (run_list_assessment_events, assessment_id, 0, limit), done, data);
 }
 
 GPtrArray *
