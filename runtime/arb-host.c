@@ -766,6 +766,25 @@ arb_host_on_quote (ArbHost *host, ArbInstance *inst, ArbQuote *quote)
   }
 }
 
+typedef struct {
+  ArbHost       *host;
+  char          *market;
+  ArbMarketState state;
+  gboolean       has_settlement;
+  ArbDecimal     settlement;
+} SettleLater;
+
+static gboolean
+settle_later (gpointer data)
+{
+  SettleLater *sl = data;
+  if (sl->host->marker != NULL)
+    arb_marker_on_status (sl->host->marker, sl->market, sl->state, sl->has_settlement ? &sl->settlement : NULL);
+  g_free (sl->market);
+  g_free (sl);
+  return G_SOURCE_REMOVE;
+}
+
 void
 arb_host_on_status (ArbHost *host, ArbInstance *inst, const char *market, ArbMarketState state,
                     const ArbDecimal *settlement, const char *reason, gint64 source_time_us)
@@ -781,6 +800,22 @@ arb_host_on_status (ArbHost *host, ArbInstance *inst, const char *market, ArbMar
   arb_log_for (inst->name, NULL, G_LOG_LEVEL_INFO, line);
   ev = arb_event_new_market_status (market, state, settlement, reason, inst->id, source_time_us);
   arb_relay_publish (host->relay, ev);
+  if (host->marker != NULL)
+    {
+      if (g_main_context_is_owner (host->context))
+        arb_marker_on_status (host->marker, market, state, settlement);
+      else
+        {
+          SettleLater *sl = g_new0 (SettleLater, 1);
+          sl->host = host;
+          sl->market = g_strdup (market);
+          sl->state = state;
+          sl->has_settlement = settlement != NULL;
+          if (settlement != NULL)
+            sl->settlement = *settlement;
+          g_main_context_invoke (host->context, settle_later, sl);
+        }
+    }
 }
 
 char *

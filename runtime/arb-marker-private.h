@@ -19,6 +19,9 @@ void       arb_marker_on_quote (ArbMarker *marker, const char *market);
 /* takes the day anchors of every account whose trading day has changed */
 void       arb_marker_take_day_anchors (ArbMarker *marker);
 guint64    arb_marker_get_marks (ArbMarker *marker);
+/* a market status change: a resolved or voided market settles its positions */
+void       arb_marker_on_status (ArbMarker *marker, const char *market, ArbMarketState state,
+                                 const ArbDecimal *settlement);
 /* after a committed change of @account: rules and the lifecycle again */
 void       arb_marker_after_change (ArbMarker *marker, ArbAccount *account);
 

@@ -499,3 +499,24 @@ schedule_reset (ArbMarker *m)
   m->reset_source = g_source_attach (s, m->host->context);
   g_source_unref (s);
 }
+
+void
+arb_marker_on_status (ArbMarker *m, const char *market, ArbMarketState state, const ArbDecimal *settlement)
+{
+  GHashTable *holders;
+  g_autoptr(GPtrArray) accounts = NULL;
+  GHashTableIter it;
+  gpointer a;
+
+  if (state != ARB_MARKET_RESOLVED && state != ARB_MARKET_CANCELLED)
+    return;
+  holders = arb_trading_holders (m->trading, market);
+  if (holders == NULL)
+    return;
+  accounts = g_ptr_array_new ();
+  g_hash_table_iter_init (&it, holders);
+  while (g_hash_table_iter_next (&it, &a, NULL))
+    g_ptr_array_add (accounts, a);
+  for (guint i = 0; i < accounts->len; i++)
+    arb_saga_settle (m->saga, g_ptr_array_index (accounts, i), market, state, settlement, NULL);
+}

@@ -72,6 +72,11 @@ void arb_saga_close_by_rule (ArbSaga *saga, ArbAccount *account, const char *pos
 void arb_saga_set_status_by_rule (ArbSaga *saga, ArbAccount *account, ArbAssessmentStatus status, const char *reason,
                                   const char *evidence_json, gboolean liquidate, const char *correlation_id);
 
+/* a prediction market resolved or was voided: every open position of
+ * @account in @market settles, as a trade with reason settlement */
+void arb_saga_settle (ArbSaga *saga, ArbAccount *account, const char *market, ArbMarketState state,
+                      const ArbDecimal *settlement, const char *correlation_id);
+
 /* writes the account row as it is in memory (marks and day anchors) */
 void arb_saga_persist_account (ArbSaga *saga, ArbAccount *account);
 

@@ -277,6 +277,8 @@ struct _SagaRun {
   ArbAssessmentStatus new_status;
   char              *status_reason;
   char              *evidence_json; /* an object, for the event */
+  gboolean           settle;          /* a settlement: at settle_price, no fee */
+  ArbDecimal         settle_price;
 };
 
 static void
@@ -785,7 +787,16 @@ prepare_close (SagaRun *run, ArbAccount *account, ArbStoreTxn *txn, GError **err
                                    "quantity %s is more than the open %s", arb_decimal_format (qty, a),
                                    arb_decimal_format (pos->quantity, b)));
   full = arb_decimal_cmp (qty, pos->quantity) == 0;
-  if (run->system)
+  if (run->settle)
+    {
+      /* the market decided: every share pays the settlement price, no fee */
+      fill.price = run->settle_price;
+      fill.quantity = qty;
+      fill.fee = ARB_DECIMAL_ZERO;
+      fill.quote_source = g_strdup ("settlement");
+      fill.quote_time_us = now;
+    }
+  else if (run->system)
     {
       /* a rule closes at the market as it is: the trigger was the quote */
       quote = arb_price_book_get (run->saga->host->book, pos->market);
@@ -796,7 +807,8 @@ prepare_close (SagaRun *run, ArbAccount *account, ArbStoreTxn *txn, GError **err
   else if (!arb_trading_quote_for (t, pos->market, &quote, &error))
     PREPARE_FAIL (error);
   /* closing a long sells at the bid; closing a short buys at the ask */
-  if (!arb_trading_estimate (t, program, pos->market, quote, pos->side == ARB_SIDE_SHORT, qty, &fill, &error))
+  if (!run->settle
+      && !arb_trading_estimate (t, program, pos->market, quote, pos->side == ARB_SIDE_SHORT, qty, &fill, &error))
     PREPARE_FAIL (error);
   if (!arb_position_pnl (pos, fill.price, qty, &pnl, &error) || !arb_decimal_sub (pnl, fill.fee, &cash, &error)
       || !arb_decimal_mul_div (pos->margin, qty, pos->quantity, ARB_ROUND_HALF_EVEN, &released, &error))
@@ -866,7 +878,7 @@ prepare_close (SagaRun *run, ArbAccount *account, ArbStoreTxn *txn, GError **err
   if (full)
     {
       PosCtx ctx = { t, pos };
-      add_event (run, "position.closed", now, event_position, &ctx);
+      add_event (run, run->settle ? "position.settled" : "position.closed", now, event_position, &ctx);
       /* a closed position leaves the live state; the store keeps it */
       arb_trading_remove_position (t, account, pos);
     }
@@ -1107,4 +1119,25 @@ arb_saga_persist_account (ArbSaga *saga, ArbAccount *account)
   run->system = TRUE;
   run->prepare = prepare_persist;
   account_enqueue (saga, account, run);
+}
+
+void
+arb_saga_settle (ArbSaga *saga, ArbAccount *account, const char *market, ArbMarketState state,
+                 const ArbDecimal *settlement, const char *correlation_id)
+{
+  ArbExposure *e = g_hash_table_lookup (account->exposure, market);
+  g_autoptr(GPtrArray) runs = g_ptr_array_new ();
+
+  if (e == NULL)
+    return;
+  for (guint i = 0; i < e->positions->len; i++)
+    {
+      ArbPositionRow *p = g_ptr_array_index (e->positions, i);
+      SagaRun *run = system_close_run (saga, p->id, ARB_TRADE_SETTLEMENT, correlation_id);
+      run->settle = TRUE;
+      /* resolved: 1, 0, 0.5 or a scalar value a share; voided: back at cost */
+      run->settle_price = state == ARB_MARKET_RESOLVED && settlement != NULL ? *settlement : p->entry_price;
+      g_ptr_array_add (runs, run);
+    }
+  account_enqueue_many (saga, account, runs);
 }
