@@ -20,8 +20,8 @@ typedef struct {
 
 static const ArbConfigKey per_trade_config[] = {
   { "max_risk_per_trade_pct", ARB_CFG_DECIMAL, ARB_CFG_REQUIRED, NULL, 0, 100, NULL,
-    "largest risk of one order, in percent of the basis (2 = 2%); risk = |entry − stop| × quantity + opening "
-    "and closing fees with a stop-loss, the margin (prediction: the cost) + fee without one" },
+    "largest risk of one order, in percent of the basis (2 = 2%); risk = the distance from entry to stop-loss × "
+    "quantity + opening and closing fees, or without a stop-loss the margin (prediction: the cost) + fee" },
   { "basis", ARB_CFG_ENUM, 0, "initial", 0, 0, "initial,balance,equity",
     "what the percentage is of: initial (the starting balance), balance (cash now) or equity (balance + "
     "unrealised P&L now)" },
