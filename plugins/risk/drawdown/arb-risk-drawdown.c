@@ -468,7 +468,7 @@ drawdown_on_mark (gpointer data, const ArbAccountView *account, ArbRiskVerdict *
   Memo *memo = memo_update (self, account);
   ArbDecimal equity = arb_account_view_get_equity (account);
   gboolean breached = FALSE;
-  GError *local = NULL;
+  g_autoptr(GError) local = NULL;
 
   /* every rule is reported on every call; the first breach is the one
    * reported, and the overall loss comes first: it fails for good */
@@ -478,7 +478,6 @@ drawdown_on_mark (gpointer data, const ArbAccountView *account, ArbRiskVerdict *
       if (!max_loss_floor (self, account, memo, &f, &local))
         {
           arb_risk_set_range_error (error, "the max-loss floor cannot be computed", local);
-          g_error_free (local);
           return FALSE;
         }
       report (self, verdict, "max_loss", f.floor, equity);
@@ -494,7 +493,6 @@ drawdown_on_mark (gpointer data, const ArbAccountView *account, ArbRiskVerdict *
       if (!daily_floor (self, account, &f, &local))
         {
           arb_risk_set_range_error (error, "the daily loss floor cannot be computed", local);
-          g_error_free (local);
           return FALSE;
         }
       report (self, verdict, "daily_loss", f.floor, equity);
@@ -539,7 +537,7 @@ drawdown_check_order (gpointer data, const ArbOrderView *order, const ArbAccount
   ArbDecimal equity = arb_account_view_get_equity (account);
   ArbRiskLoss loss;
   ArbDecimal worst;
-  GError *local = NULL;
+  g_autoptr(GError) local = NULL;
 
   if (self->has_daily && self->daily_pause && memo->paused)
     {
@@ -550,7 +548,6 @@ drawdown_check_order (gpointer data, const ArbOrderView *order, const ArbAccount
           if (!daily_floor (self, account, &f, &local))
             {
               arb_risk_set_range_error (error, "the daily loss floor cannot be computed", local);
-              g_error_free (local);
               return FALSE;
             }
           arb_risk_verdict_reject (verdict, ARB_RISK_REJECT_DRAWDOWN,
@@ -566,7 +563,6 @@ drawdown_check_order (gpointer data, const ArbOrderView *order, const ArbAccount
   if (!arb_risk_order_loss (order, &loss, &local) || !arb_decimal_sub (equity, loss.total, &worst, &local))
     {
       arb_risk_set_range_error (error, "the worst case of the order cannot be computed", local);
-      g_error_free (local);
       return FALSE;
     }
   if (self->has_max_loss)
@@ -575,7 +571,6 @@ drawdown_check_order (gpointer data, const ArbOrderView *order, const ArbAccount
       if (!max_loss_floor (self, account, memo, &f, &local))
         {
           arb_risk_set_range_error (error, "the max-loss floor cannot be computed", local);
-          g_error_free (local);
           return FALSE;
         }
       if (breaches (self, worst, f.floor))
@@ -591,7 +586,6 @@ drawdown_check_order (gpointer data, const ArbOrderView *order, const ArbAccount
       if (!daily_floor (self, account, &f, &local))
         {
           arb_risk_set_range_error (error, "the daily loss floor cannot be computed", local);
-          g_error_free (local);
           return FALSE;
         }
       if (breaches (self, worst, f.floor))

@@ -191,7 +191,7 @@ exposure_check_order (gpointer data, const ArbOrderView *order, const ArbAccount
   ArbDecimal notional = arb_order_view_get_notional (order);
   char a[ARB_DECIMAL_BUFSIZE], b[ARB_DECIMAL_BUFSIZE], c[ARB_DECIMAL_BUFSIZE], d[ARB_DECIMAL_BUFSIZE],
       e[ARB_DECIMAL_BUFSIZE], p[ARB_DECIMAL_BUFSIZE];
-  GError *local = NULL;
+  g_autoptr(GError) local = NULL;
 
   if (self->has_max_positions && (gint64) arb_account_view_get_n_positions (account) >= self->max_positions)
     {
@@ -210,7 +210,6 @@ exposure_check_order (gpointer data, const ArbOrderView *order, const ArbAccount
           || !arb_risk_percent_of (start, self->market_pct, &limit, &local))
         {
           arb_risk_set_range_error (error, "the notional in the market cannot be computed", local);
-          g_error_free (local);
           return FALSE;
         }
       if (arb_decimal_cmp (total, limit) > 0)
@@ -247,7 +246,6 @@ exposure_check_order (gpointer data, const ArbOrderView *order, const ArbAccount
           || !arb_risk_percent_of (start, self->event_pct, &limit, &local))
         {
           arb_risk_set_range_error (error, "the exposure to the event cannot be computed", local);
-          g_error_free (local);
           return FALSE;
         }
       if (arb_decimal_cmp (total, limit) > 0)

@@ -92,7 +92,7 @@ per_trade_check_order (gpointer data, const ArbOrderView *order, const ArbAccoun
   PerTrade *self = data;
   ArbRiskLoss loss;
   ArbDecimal base, limit;
-  GError *local = NULL;
+  g_autoptr(GError) local = NULL;
 
   if (self->require_stop_loss && !arb_order_view_get_stop_loss (order, &limit))
     {
@@ -104,7 +104,6 @@ per_trade_check_order (gpointer data, const ArbOrderView *order, const ArbAccoun
   if (!arb_risk_order_loss (order, &loss, &local) || !arb_risk_percent_of (base, self->max_pct, &limit, &local))
     {
       arb_risk_set_range_error (error, "the risk of the order cannot be computed", local);
-      g_error_free (local);
       return FALSE;
     }
   if (arb_decimal_cmp (loss.total, limit) > 0)

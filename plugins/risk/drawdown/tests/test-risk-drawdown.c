@@ -791,6 +791,31 @@ test_reports (void)
     }
 }
 
+/* an amount outside the decimal range: the rule cannot decide, so the call
+ * fails (the host then refuses the order) and the instance keeps running */
+static void
+test_out_of_range (void)
+{
+  g_autoptr(ArbRiskTestHost) h = host_up ();
+  ArbAccount *a = account_new (h, "a1", "p");
+  ArbInstance *inst = arb_host_find_instance (h->host, "risk:static");
+  g_autoptr(GError) error = NULL;
+  ArbAccountView view;
+  ArbOrderView order;
+  ArbRiskVerdict v;
+
+  arb_risk_test_order (h, a, BTC, TRUE, "1", NULL, &order);
+  arb_risk_test_set_balance (a, "-92233720368");
+  g_assert_true (arb_account_view_init (&view, h->host->trading, a, &error));
+  arb_risk_verdict_init (&v);
+  g_assert_false (arb_instance_risk_check_order (inst, &order, &view, &v, &error));
+  g_assert_error (error, ARB_PLUGIN_ERROR, ARB_PLUGIN_ERROR_FATAL);
+  g_assert_true (g_str_has_prefix (error->message, "the worst case of the order cannot be computed: "));
+  g_assert_cmpint (v.rejection, ==, 0);
+  arb_risk_verdict_clear (&v);
+  g_assert_cmpint (arb_instance_get_state (inst), ==, ARB_INSTANCE_RUNNING);
+}
+
 static void
 test_config (void)
 {
@@ -831,6 +856,7 @@ main (int argc, char **argv)
   g_test_add_func ("/risk-drawdown/daily/pause", test_daily_pause);
   g_test_add_func ("/risk-drawdown/check-order", test_check_order);
   g_test_add_func ("/risk-drawdown/reports", test_reports);
+  g_test_add_func ("/risk-drawdown/out-of-range", test_out_of_range);
   g_test_add_func ("/risk-drawdown/config", test_config);
   return g_test_run ();
 }
