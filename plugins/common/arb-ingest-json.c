@@ -99,7 +99,7 @@ check_string (JsonCheck *c)
           return check_fail (c, "an unknown escape in a string");
         }
     }
-  return check_fail (c, "an unterminated string");
+  return check_fail (c, "the text ends inside a string (truncated?)");
 }
 
 static gboolean
@@ -269,7 +269,7 @@ arb_ingest_json_parse (const char *text, gsize length, GError **error)
   if (c.why != NULL)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "not JSON: %s at byte %" G_GSIZE_FORMAT " of %"
-                   G_GSIZE_FORMAT, c.why, (gsize) (c.p - c.start) + 1, length);
+                   G_GSIZE_FORMAT, c.why, MIN ((gsize) (c.p - c.start) + 1, length), length);
       return NULL;
     }
 

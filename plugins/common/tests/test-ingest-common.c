@@ -35,7 +35,7 @@ test_json_strict (void)
     { "{\"a\":NaN}", "unexpected text" },
     { "{\"bitcoin\":{\"usd\":91234.56,\"usd_24h_change\":-1.23456789", "truncated" },
     { "[1,2", "truncated" },
-    { "\"abc", "unterminated string" },
+    { "\"abc", "ends inside a string (truncated?) at byte 4 of 4" },
     { "{\"a\":\xff}", "UTF-8" },
   };
 
