@@ -91,10 +91,10 @@ per_trade_check_order (gpointer data, const ArbOrderView *order, const ArbAccoun
 {
   PerTrade *self = data;
   ArbRiskLoss loss;
-  ArbDecimal base, limit;
+  ArbDecimal base, limit, stop;
   g_autoptr(GError) local = NULL;
 
-  if (self->require_stop_loss && !arb_order_view_get_stop_loss (order, &limit))
+  if (self->require_stop_loss && !arb_order_view_get_stop_loss (order, &stop))
     {
       arb_risk_verdict_reject (verdict, ARB_RISK_REJECT_LIMIT,
                                "a stop-loss is required: this program refuses orders without one");
