@@ -338,13 +338,15 @@ check_time_rules (gpointer data)
 }
 
 static void
-evaluate (ArbMarker *m, ArbAccount *account, gint64 now)
+evaluate (ArbMarker *m, ArbAccount *account, const char *market, const ArbQuote *quote, gint64 now)
 {
   ArbProgram *program = arb_trading_get_program (m->trading, account->row->program);
   ArbAccountView view;
   g_autoptr(GError) error = NULL;
+  gboolean ok = market != NULL ? arb_account_view_init_after_mark (&view, m->trading, account, market, quote, &error)
+                               : arb_account_view_init (&view, m->trading, account, &error);
 
-  if (!arb_account_view_init (&view, m->trading, account, &error))
+  if (!ok)
     {
       arb_log_for (NULL, "marker", G_LOG_LEVEL_WARNING, error->message);
       return;
@@ -392,7 +394,7 @@ void
 arb_marker_after_change (ArbMarker *m, ArbAccount *account)
 {
   if (account->row->status == ARB_ASSESSMENT_ACTIVE)
-    evaluate (m, account, arb_now_us ());
+    evaluate (m, account, NULL, NULL, arb_now_us ());
 }
 
 void
@@ -422,7 +424,7 @@ arb_marker_on_quote (ArbMarker *m, const char *market)
         continue;
       check_brackets (m, account, market, quote, now);
       if (account->row->status == ARB_ASSESSMENT_ACTIVE)
-        evaluate (m, account, now);
+        evaluate (m, account, market, quote, now);
     }
   arb_metrics_counter_add (m->host->metrics, "arb_marks_total", NULL, accounts->len);
 }

@@ -46,6 +46,9 @@ void arb_risk_verdict_clear (ArbRiskVerdict *verdict);
 
 /* fills an account view from the live state; FALSE on overflow */
 gboolean arb_account_view_init (ArbAccountView *view, ArbTrading *trading, ArbAccount *account, GError **error);
+/* the same, cheaply, right after a quote of @market (arb_trading_value_after_mark) */
+gboolean arb_account_view_init_after_mark (ArbAccountView *view, ArbTrading *trading, ArbAccount *account,
+                                           const char *market, const ArbQuote *quote, GError **error);
 
 /* the saga's risk step: every risk instance of the program must be running
  * (fail closed) and allow the order; the first refusal wins */

@@ -89,6 +89,15 @@ arb_account_view_init (ArbAccountView *view, ArbTrading *trading, ArbAccount *ac
   return arb_trading_value (trading, account, &view->value, error);
 }
 
+gboolean
+arb_account_view_init_after_mark (ArbAccountView *view, ArbTrading *trading, ArbAccount *account, const char *market,
+                                  const ArbQuote *quote, GError **error)
+{
+  view->account = account;
+  view->now_us = arb_now_us ();
+  return arb_trading_value_after_mark (trading, account, market, quote, &view->value, error);
+}
+
 const char *
 arb_account_view_get_id (const ArbAccountView *account)
 {

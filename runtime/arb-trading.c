@@ -389,6 +389,34 @@ arb_trading_get_position (ArbTrading *trading, const char *id, ArbAccount **acco
 }
 
 
+/* an exposure's unrealised P&L at @q: longs at the bid, shorts at the ask,
+ * the last price when the feed has no book; nothing without a price */
+static __int128
+exposure_unreal (const ArbExposure *e, const ArbQuote *q)
+{
+  ArbDecimal bid, ask;
+  __int128 u = 0;
+  if (q == NULL)
+    return 0;
+  if (!arb_quote_get_bid (q, &bid) || bid.raw <= 0)
+    if (!arb_quote_get_last (q, &bid))
+      return 0;
+  if (!arb_quote_get_ask (q, &ask) || ask.raw <= 0)
+    if (!arb_quote_get_last (q, &ask))
+      return 0;
+  u += (__int128) bid.raw * e->long_qty - e->long_cost;
+  u += e->short_cost - (__int128) ask.raw * e->short_qty;
+  return u;
+}
+
+static void
+exposure_remark (ArbAccount *account, ArbExposure *e, const ArbQuote *q)
+{
+  __int128 u = exposure_unreal (e, q);
+  account->unreal += u - e->unreal;
+  e->unreal = u;
+}
+
 void
 arb_trading_exposure_add (ArbTrading *trading, ArbAccount *account, const ArbPositionRow *pos, int sign)
 {
@@ -427,6 +455,10 @@ arb_trading_exposure_add (ArbTrading *trading, ArbAccount *account, const ArbPos
   e->n_positions += sign;
   /* margins are bounded by the balance: an int64 sum cannot overflow */
   account->used_margin.raw += pos->margin.raw * sign;
+  {
+    g_autoptr(ArbQuote) q = e->n_positions > 0 ? arb_price_book_get (trading->host->book, pos->market) : NULL;
+    exposure_remark (account, e, q);
+  }
   if (e->n_positions == 0)
     {
       GHashTable *set = g_hash_table_lookup (trading->holders, pos->market);
@@ -706,33 +738,10 @@ div_scale_half_even (__int128 x, gint64 *out)
   return TRUE;
 }
 
-gboolean
-arb_trading_value (ArbTrading *trading, ArbAccount *account, ArbAccountValue *out, GError **error)
+static gboolean
+value_from (ArbAccount *account, __int128 unreal, ArbAccountValue *out, GError **error)
 {
-  __int128 unreal = 0; /* scale 10^16 */
-  GHashTableIter it;
-  gpointer v;
   gint64 raw;
-
-  g_hash_table_iter_init (&it, account->exposure);
-  while (g_hash_table_iter_next (&it, NULL, &v))
-    {
-      ArbExposure *e = v;
-      g_autoptr(ArbQuote) q = arb_price_book_get (trading->host->book, e->market);
-      ArbDecimal bid, ask;
-      if (q == NULL)
-        continue; /* no price yet: counted at entry */
-      /* longs are marked at the bid, shorts at the ask, the last price when
-       * the feed has no book */
-      if (!arb_quote_get_bid (q, &bid) || bid.raw <= 0)
-        if (!arb_quote_get_last (q, &bid))
-          continue;
-      if (!arb_quote_get_ask (q, &ask) || ask.raw <= 0)
-        if (!arb_quote_get_last (q, &ask))
-          continue;
-      unreal += (__int128) bid.raw * e->long_qty - e->long_cost;
-      unreal += e->short_cost - (__int128) ask.raw * e->short_qty;
-    }
   if (!div_scale_half_even (unreal, &raw))
     {
       g_set_error (error, ARB_DECIMAL_ERROR, ARB_DECIMAL_ERROR_OVERFLOW, "unrealised P&L out of range");
@@ -744,4 +753,32 @@ arb_trading_value (ArbTrading *trading, ArbAccount *account, ArbAccountValue *ou
       || !arb_decimal_sub (out->equity, out->used_margin, &out->free_margin, error))
     return FALSE;
   return TRUE;
+}
+
+gboolean
+arb_trading_value (ArbTrading *trading, ArbAccount *account, ArbAccountValue *out, GError **error)
+{
+  __int128 unreal = 0; /* scale 10^16 */
+  GHashTableIter it;
+  gpointer v;
+
+  /* every market at the book's price now: the order path and the answers */
+  g_hash_table_iter_init (&it, account->exposure);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    {
+      ArbExposure *e = v;
+      g_autoptr(ArbQuote) q = arb_price_book_get (trading->host->book, e->market);
+      unreal += exposure_unreal (e, q);
+    }
+  return value_from (account, unreal, out, error);
+}
+
+gboolean
+arb_trading_value_after_mark (ArbTrading *trading, ArbAccount *account, const char *market, const ArbQuote *quote,
+                              ArbAccountValue *out, GError **error)
+{
+  ArbExposure *e = g_hash_table_lookup (account->exposure, market);
+  if (e != NULL)
+    exposure_remark (account, e, quote);
+  return value_from (account, account->unreal, out, error);
 }
