@@ -60,6 +60,11 @@ typedef struct {
   gint64              last_fill_us;     /* 0: none yet */
   gint64              last_fill_day_us; /* start of the trading day of the last fill */
   ArbDecimal          best_day_profit;  /* the best closed trading day's equity gain */
+  ArbDecimal          balance_hwm;      /* highest balance seen */
+  ArbDecimal          day_high_equity;  /* highest equity since the day's reset */
+  ArbDecimal          eod_high_balance; /* highest balance at a daily reset, start included */
+  ArbDecimal          eod_high_equity;  /* highest equity at a daily reset, start included */
+  gint64              paused_until_us;  /* a soft daily limit: no orders before this */
   gint64              created_us;
   gint64              updated_us;
   gint64              version;          /* bumped by every committed change */

@@ -190,11 +190,28 @@ arb_idempotency_row_free (ArbIdempotencyRow *row)
 char *
 arb_assessment_lifecycle_to_json (const ArbAssessmentRow *row)
 {
-  char buf[ARB_DECIMAL_BUFSIZE];
+  char best[ARB_DECIMAL_BUFSIZE], bal[ARB_DECIMAL_BUFSIZE], day[ARB_DECIMAL_BUFSIZE], eb[ARB_DECIMAL_BUFSIZE],
+    ee[ARB_DECIMAL_BUFSIZE];
   return g_strdup_printf ("{\"tradingDays\":%" G_GINT64_FORMAT ",\"lastFillUs\":%" G_GINT64_FORMAT
-                          ",\"lastFillDayUs\":%" G_GINT64_FORMAT ",\"bestDayProfit\":\"%s\"}",
+                          ",\"lastFillDayUs\":%" G_GINT64_FORMAT ",\"bestDayProfit\":\"%s\",\"balanceHwm\":\"%s\""
+                          ",\"dayHighEquity\":\"%s\",\"eodHighBalance\":\"%s\",\"eodHighEquity\":\"%s\""
+                          ",\"pausedUntilUs\":%" G_GINT64_FORMAT "}",
                           row->trading_days, row->last_fill_us, row->last_fill_day_us,
-                          arb_decimal_format (row->best_day_profit, buf));
+                          arb_decimal_format (row->best_day_profit, best), arb_decimal_format (row->balance_hwm, bal),
+                          arb_decimal_format (row->day_high_equity, day), arb_decimal_format (row->eod_high_balance, eb),
+                          arb_decimal_format (row->eod_high_equity, ee), row->paused_until_us);
+}
+
+static gboolean
+member_decimal (JsonObject *o, const char *name, ArbDecimal fallback, ArbDecimal *out, GError **error)
+{
+  const char *text = json_object_get_string_member_with_default (o, name, NULL);
+  if (text == NULL)
+    {
+      *out = fallback;
+      return TRUE;
+    }
+  return arb_decimal_parse (text, ARB_ROUND_EXACT, out, error);
 }
 
 gboolean
@@ -203,8 +220,13 @@ arb_assessment_lifecycle_from_json (ArbAssessmentRow *row, const char *json, GEr
   g_autoptr(JsonParser) parser = json_parser_new ();
   JsonObject *o;
 
+  /* rows from before a counter existed start it from what is known */
+  row->balance_hwm = arb_decimal_max (row->starting_balance, row->balance);
+  row->day_high_equity = row->day_start_equity;
+  row->eod_high_balance = arb_decimal_max (row->starting_balance, row->day_start_balance);
+  row->eod_high_equity = arb_decimal_max (row->starting_balance, row->day_start_equity);
   if (json == NULL || *json == '\0')
-    return TRUE; /* written before the column existed */
+    return TRUE;
   if (!json_parser_load_from_data (parser, json, -1, error))
     return FALSE;
   if (!JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
@@ -216,6 +238,10 @@ arb_assessment_lifecycle_from_json (ArbAssessmentRow *row, const char *json, GEr
   row->trading_days = json_object_get_int_member_with_default (o, "tradingDays", 0);
   row->last_fill_us = json_object_get_int_member_with_default (o, "lastFillUs", 0);
   row->last_fill_day_us = json_object_get_int_member_with_default (o, "lastFillDayUs", 0);
-  return arb_decimal_parse (json_object_get_string_member_with_default (o, "bestDayProfit", "0"), ARB_ROUND_EXACT,
-                            &row->best_day_profit, error);
+  row->paused_until_us = json_object_get_int_member_with_default (o, "pausedUntilUs", 0);
+  return member_decimal (o, "bestDayProfit", ARB_DECIMAL_ZERO, &row->best_day_profit, error)
+         && member_decimal (o, "balanceHwm", row->balance_hwm, &row->balance_hwm, error)
+         && member_decimal (o, "dayHighEquity", row->day_high_equity, &row->day_high_equity, error)
+         && member_decimal (o, "eodHighBalance", row->eod_high_balance, &row->eod_high_balance, error)
+         && member_decimal (o, "eodHighEquity", row->eod_high_equity, &row->eod_high_equity, error);
 }

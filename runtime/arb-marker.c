@@ -357,6 +357,16 @@ evaluate (ArbMarker *m, ArbAccount *account, const char *market, const ArbQuote 
       account->row->equity_hwm = view.value.equity;
       g_hash_table_add (m->dirty, account);
     }
+  if (arb_decimal_cmp (view.value.equity, account->row->day_high_equity) > 0)
+    {
+      account->row->day_high_equity = view.value.equity;
+      g_hash_table_add (m->dirty, account);
+    }
+  if (arb_decimal_cmp (account->row->balance, account->row->balance_hwm) > 0)
+    {
+      account->row->balance_hwm = account->row->balance;
+      g_hash_table_add (m->dirty, account);
+    }
   if (program == NULL || asked_recently (m->failing, account->row->id, now))
     return;
   for (guint i = 0; program->risk != NULL && program->risk[i] != NULL; i++)
@@ -372,6 +382,20 @@ evaluate (ArbMarker *m, ArbAccount *account, const char *market, const ArbQuote 
         {
           arb_log_for (inst->name, NULL, G_LOG_LEVEL_WARNING, error->message);
           g_clear_error (&error);
+        }
+      else if (verdict.pause)
+        {
+          g_autofree char *evidence = NULL;
+          g_autofree char *reason = g_strdup_printf ("%s: %s", verdict.rule, verdict.message != NULL ? verdict.message : "pause");
+          if (account->row->paused_until_us < verdict.pause_until_us)
+            {
+              evidence = breach_evidence (m, account, &view, name, &verdict);
+              remember (m->failing, account->row->id, now);
+              arb_log_for (inst->name, NULL, G_LOG_LEVEL_MESSAGE, reason);
+              arb_saga_pause_by_rule (m->saga, account, verdict.pause_until_us, reason, evidence, NULL);
+            }
+          arb_risk_verdict_clear (&verdict);
+          return;
         }
       else if (verdict.breach)
         {
@@ -460,6 +484,9 @@ arb_marker_take_day_anchors (ArbMarker *m)
           if (arb_decimal_sub (v.equity, account->row->day_start_equity, &gained, NULL))
             account->row->best_day_profit = arb_decimal_max (account->row->best_day_profit, gained);
         }
+      account->row->eod_high_balance = arb_decimal_max (account->row->eod_high_balance, account->row->balance);
+      account->row->eod_high_equity = arb_decimal_max (account->row->eod_high_equity, v.equity);
+      account->row->day_high_equity = v.equity;
       account->row->day_start_balance = account->row->balance;
       account->row->day_start_equity = v.equity;
       account->row->day_start_us = day_start;

@@ -12,11 +12,13 @@ struct _ArbOrderView {
   gboolean    is_buy;
   ArbDecimal  quantity, price, notional, fee, margin;
   gint64      fee_bps;
+  gint64      slippage_bps;
   gboolean    has_stop_loss, has_take_profit;
   ArbDecimal  stop_loss, take_profit;
 };
 
 struct _ArbAccountView {
+  ArbTrading     *trading;
   ArbAccount     *account;
   ArbAccountValue value;
   gint64          now_us;
@@ -29,6 +31,8 @@ struct _ArbRiskVerdict {
   char      *rule;       /* owned, nullable */
   GPtrArray *evidence;   /* owned: key, value, key, value... */
   GArray    *reports;    /* owned, nullable: ArbRuleReport, when the host asks */
+  gboolean   pause;
+  gint64     pause_until_us;
 };
 
 typedef struct {

@@ -55,6 +55,12 @@ arb_order_view_get_fee_bps (const ArbOrderView *order)
   return order->fee_bps;
 }
 
+gint64
+arb_order_view_get_slippage_bps (const ArbOrderView *order)
+{
+  return order->slippage_bps;
+}
+
 ArbDecimal
 arb_order_view_get_margin (const ArbOrderView *order)
 {
@@ -84,6 +90,7 @@ arb_order_view_get_take_profit (const ArbOrderView *order, ArbDecimal *out)
 gboolean
 arb_account_view_init (ArbAccountView *view, ArbTrading *trading, ArbAccount *account, GError **error)
 {
+  view->trading = trading;
   view->account = account;
   view->now_us = arb_now_us ();
   return arb_trading_value (trading, account, &view->value, error);
@@ -93,6 +100,7 @@ gboolean
 arb_account_view_init_after_mark (ArbAccountView *view, ArbTrading *trading, ArbAccount *account, const char *market,
                                   const ArbQuote *quote, GError **error)
 {
+  view->trading = trading;
   view->account = account;
   view->now_us = arb_now_us ();
   return arb_trading_value_after_mark (trading, account, market, quote, &view->value, error);
@@ -165,6 +173,38 @@ arb_account_view_get_day_start_equity (const ArbAccountView *account)
   return account->account->row->day_start_equity;
 }
 
+ArbDecimal
+arb_account_view_get_eod_high (const ArbAccountView *account, gboolean equity)
+{
+  return equity ? account->account->row->eod_high_equity : account->account->row->eod_high_balance;
+}
+
+ArbDecimal
+arb_account_view_get_balance_high_water_mark (const ArbAccountView *account)
+{
+  return arb_decimal_max (account->account->row->balance_hwm, account->account->row->balance);
+}
+
+ArbDecimal
+arb_account_view_get_day_high_equity (const ArbAccountView *account)
+{
+  return arb_decimal_max (account->account->row->day_high_equity, account->value.equity);
+}
+
+gint64
+arb_account_view_get_day_start_time (const ArbAccountView *account)
+{
+  ArbProgram *p = arb_trading_get_program (account->trading, account->account->row->program);
+  return p != NULL ? arb_program_day_start (p, account->now_us) : account->account->row->day_start_us;
+}
+
+gint64
+arb_account_view_get_next_day_start (const ArbAccountView *account)
+{
+  ArbProgram *p = arb_trading_get_program (account->trading, account->account->row->program);
+  return p != NULL ? arb_program_next_day_start (p, account->now_us) : 0;
+}
+
 gint64
 arb_account_view_get_time (const ArbAccountView *account)
 {
@@ -212,9 +252,10 @@ void
 arb_risk_verdict_report_rule (ArbRiskVerdict *verdict, const char *rule, ArbDecimal limit, ArbDecimal current,
                               ArbDecimal room)
 {
-  ArbRuleReport r = { g_strdup (rule), NULL, limit, current, room };
+  ArbRuleReport r = { NULL, NULL, limit, current, room };
   if (verdict->reports == NULL)
     return; /* nobody asked */
+  r.rule = g_strdup (rule);
   g_array_append_val (verdict->reports, r);
 }
 
@@ -283,6 +324,20 @@ arb_risk_verdict_breach (ArbRiskVerdict *verdict, const char *rule, const char *
     return;
   verdict->breach = TRUE;
   verdict->rule = g_strdup (rule);
+  va_start (args, format);
+  verdict->message = g_strdup_vprintf (format, args);
+  va_end (args);
+}
+
+void
+arb_risk_verdict_pause (ArbRiskVerdict *verdict, gint64 until_us, const char *format, ...)
+{
+  va_list args;
+  if (verdict->breach || verdict->pause)
+    return;
+  verdict->pause = TRUE;
+  verdict->pause_until_us = until_us;
+  verdict->rule = g_strdup ("daily_loss_pause");
   va_start (args, format);
   verdict->message = g_strdup_vprintf (format, args);
   va_end (args);

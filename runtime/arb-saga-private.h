@@ -72,6 +72,11 @@ void arb_saga_close_by_rule (ArbSaga *saga, ArbAccount *account, const char *pos
 void arb_saga_set_status_by_rule (ArbSaga *saga, ArbAccount *account, ArbAssessmentStatus status, const char *reason,
                                   const char *evidence_json, gboolean liquidate, const char *correlation_id);
 
+/* a soft daily limit: every position closes at the market and no order is
+ * taken before @until_us; the assessment stays active */
+void arb_saga_pause_by_rule (ArbSaga *saga, ArbAccount *account, gint64 until_us, const char *reason,
+                             const char *evidence_json, const char *correlation_id);
+
 /* a prediction market resolved or was voided: every open position of
  * @account in @market settles, as a trade with reason settlement */
 void arb_saga_settle (ArbSaga *saga, ArbAccount *account, const char *market, ArbMarketState state,

@@ -277,6 +277,7 @@ struct _SagaRun {
   ArbAssessmentStatus new_status;
   char              *status_reason;
   char              *evidence_json; /* an object, for the event */
+  gint64             pause_until_us;  /* new_status ACTIVE: a pause until then */
   gboolean           settle;          /* a settlement: at settle_price, no fee */
   ArbDecimal         settle_price;
 };
@@ -592,6 +593,12 @@ prepare_order (SagaRun *run, ArbAccount *account, ArbStoreTxn *txn, GError **err
   run->account = account;
   if (!step_load_assessment (run, account, &error))
     PREPARE_FAIL (error);
+  if (account->row->paused_until_us > arb_now_us ())
+    {
+      g_autofree char *until = arb_format_time_us (account->row->paused_until_us);
+      PREPARE_FAIL (g_error_new (ARB_TRADING_ERROR, ARB_TRADING_ERROR_RISK_LIMIT,
+                                 "trading is paused by the daily loss limit until %s", until));
+    }
   program = arb_trading_get_program (t, account->row->program);
   if (program == NULL)
     PREPARE_FAIL (g_error_new (ARB_TRADING_ERROR, ARB_TRADING_ERROR_INTERNAL,
@@ -641,6 +648,7 @@ prepare_order (SagaRun *run, ArbAccount *account, ArbStoreTxn *txn, GError **err
     };
     arb_trading_market_rules (t, run->req.market, &rules);
     view.fee_bps = rules.fee_bps;
+    view.slippage_bps = rules.slippage_bps;
     if (!arb_risk_check_order (saga->host, t, program, account, &view, &error))
       {
         arb_fill_clear (&fill);
@@ -973,6 +981,10 @@ arb_saga_create_assessment (ArbSaga *saga, const char *owner, const char *progra
   row->equity_hwm = program->starting_balance;
   row->day_start_equity = program->starting_balance;
   row->day_start_balance = program->starting_balance;
+  row->balance_hwm = program->starting_balance;
+  row->day_high_equity = program->starting_balance;
+  row->eod_high_balance = program->starting_balance;
+  row->eod_high_equity = program->starting_balance;
   row->day_start_us = now;
   row->created_us = now;
   row->updated_us = now;
@@ -1040,8 +1052,10 @@ event_status (ArbJson *j, gpointer data)
   arb_json_begin_object (j);
   arb_json_kv_string (j, "assessmentId", r->id);
   arb_json_kv_string (j, "status", arb_assessment_status_to_string (r->status));
-  arb_json_kv_string (j, "reason", r->status_reason);
-  arb_json_kv_time (j, "time", r->status_time_us);
+  arb_json_kv_string (j, "reason", run->status_reason);
+  arb_json_kv_time (j, "time", r->updated_us);
+  if (run->new_status == ARB_ASSESSMENT_ACTIVE)
+    arb_json_kv_time (j, "pausedUntil", run->pause_until_us);
   arb_json_kv_decimal (j, "balance", r->balance);
   if (arb_trading_value (run->saga->trading, run->account, &v, &error))
     arb_json_kv_decimal (j, "equity", v.equity);
@@ -1060,23 +1074,50 @@ prepare_status (SagaRun *run, ArbAccount *account, ArbStoreTxn *txn, GError **er
     PREPARE_FAIL (g_error_new (ARB_TRADING_ERROR, ARB_TRADING_ERROR_ASSESSMENT_NOT_ACTIVE,
                                "assessment %s is %s already", r->id, arb_assessment_status_to_string (r->status)));
   run->account_before = arb_assessment_row_copy (r);
-  r->status = run->new_status;
-  g_free (r->status_reason);
-  r->status_reason = g_strdup (run->status_reason);
-  r->status_time_us = now;
+  if (run->new_status == ARB_ASSESSMENT_ACTIVE)
+    /* a soft limit: trading pauses, the assessment goes on */
+    r->paused_until_us = run->pause_until_us;
+  else
+    {
+      r->status = run->new_status;
+      g_free (r->status_reason);
+      r->status_reason = g_strdup (run->status_reason);
+      r->status_time_us = now;
+    }
   r->updated_us = now;
   r->version++;
   run->result = g_new0 (ArbSagaResult, 1);
   run->result->assessment = arb_assessment_row_copy (r);
   run->events = g_ptr_array_new_with_free_func ((GDestroyNotify) arb_outbox_row_free);
-  add_event (run, run->new_status == ARB_ASSESSMENT_PASSED ? "assessment.passed" : "assessment.failed", now,
-             event_status, run);
+  add_event (run,
+             run->new_status == ARB_ASSESSMENT_PASSED   ? "assessment.passed"
+             : run->new_status == ARB_ASSESSMENT_FAILED ? "assessment.failed"
+                                                        : "assessment.paused",
+             now, event_status, run);
   return TRUE;
 }
+
+static void
+status_by_rule (ArbSaga *saga, ArbAccount *account, ArbAssessmentStatus status, gint64 pause_until_us,
+                const char *reason, const char *evidence_json, gboolean liquidate, const char *correlation_id);
 
 void
 arb_saga_set_status_by_rule (ArbSaga *saga, ArbAccount *account, ArbAssessmentStatus status, const char *reason,
                              const char *evidence_json, gboolean liquidate, const char *correlation_id)
+{
+  status_by_rule (saga, account, status, 0, reason, evidence_json, liquidate, correlation_id);
+}
+
+void
+arb_saga_pause_by_rule (ArbSaga *saga, ArbAccount *account, gint64 until_us, const char *reason,
+                        const char *evidence_json, const char *correlation_id)
+{
+  status_by_rule (saga, account, ARB_ASSESSMENT_ACTIVE, until_us, reason, evidence_json, TRUE, correlation_id);
+}
+
+static void
+status_by_rule (ArbSaga *saga, ArbAccount *account, ArbAssessmentStatus status, gint64 pause_until_us,
+                const char *reason, const char *evidence_json, gboolean liquidate, const char *correlation_id)
 {
   g_autoptr(GPtrArray) runs = g_ptr_array_new ();
   SagaRun *run;
@@ -1094,6 +1135,7 @@ arb_saga_set_status_by_rule (ArbSaga *saga, ArbAccount *account, ArbAssessmentSt
   run->done = system_done;
   run->system = TRUE;
   run->new_status = status;
+  run->pause_until_us = pause_until_us;
   run->status_reason = g_strdup (reason);
   run->evidence_json = g_strdup (evidence_json);
   run->req.correlation_id = g_strdup (correlation_id);

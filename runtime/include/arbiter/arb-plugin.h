@@ -395,6 +395,8 @@ ARB_AVAILABLE_IN_1_0 ArbDecimal  arb_order_view_get_notional (const ArbOrderView
 ARB_AVAILABLE_IN_1_0 ArbDecimal  arb_order_view_get_fee (const ArbOrderView *order);
 /* the market's fee rate in basis points (a close costs notional × this) */
 ARB_AVAILABLE_IN_1_0 gint64      arb_order_view_get_fee_bps (const ArbOrderView *order);
+/* the market's slippage in basis points (a close at the stop fills that much worse) */
+ARB_AVAILABLE_IN_1_0 gint64      arb_order_view_get_slippage_bps (const ArbOrderView *order);
 /* the margin it would tie up; for prediction shares their whole cost */
 ARB_AVAILABLE_IN_1_0 ArbDecimal  arb_order_view_get_margin (const ArbOrderView *order);
 /* each FALSE when the order has none */
@@ -418,6 +420,16 @@ ARB_AVAILABLE_IN_1_0 ArbDecimal  arb_account_view_get_day_start_equity (const Ar
 /* µs since the epoch: now, as the host evaluates */
 ARB_AVAILABLE_IN_1_0 gint64      arb_account_view_get_time (const ArbAccountView *account);
 ARB_AVAILABLE_IN_1_0 guint       arb_account_view_get_n_positions (const ArbAccountView *account);
+/* the highest balance or equity (@equity) at any daily reset, the start
+ * included: what end-of-day trailing floors trail */
+ARB_AVAILABLE_IN_1_0 ArbDecimal  arb_account_view_get_eod_high (const ArbAccountView *account, gboolean equity);
+/* the highest balance seen (realised only) */
+ARB_AVAILABLE_IN_1_0 ArbDecimal  arb_account_view_get_balance_high_water_mark (const ArbAccountView *account);
+/* the highest equity since the last daily reset */
+ARB_AVAILABLE_IN_1_0 ArbDecimal  arb_account_view_get_day_high_equity (const ArbAccountView *account);
+/* µs since the epoch: the start of the current trading day, and of the next */
+ARB_AVAILABLE_IN_1_0 gint64      arb_account_view_get_day_start_time (const ArbAccountView *account);
+ARB_AVAILABLE_IN_1_0 gint64      arb_account_view_get_next_day_start (const ArbAccountView *account);
 /* the notional (entry × open quantity) held in @market, summed over positions */
 ARB_AVAILABLE_IN_1_0 ArbDecimal  arb_account_view_get_market_notional (const ArbAccountView *account,
                                                                      const char *market);
@@ -443,6 +455,11 @@ ARB_AVAILABLE_IN_1_0 void arb_risk_verdict_reject (ArbRiskVerdict *verdict, ArbR
  * positions. Evidence added before or after is kept with it. */
 ARB_AVAILABLE_IN_1_0 void arb_risk_verdict_breach (ArbRiskVerdict *verdict, const char *rule, const char *format,
                                                    ...) G_GNUC_PRINTF (3, 4);
+/* on_mark: a soft limit is hit; the host closes every position at the
+ * market and takes no order before @until_us (usually the next day's start,
+ * arb_account_view_get_next_day_start); the assessment stays active */
+ARB_AVAILABLE_IN_1_0 void arb_risk_verdict_pause (ArbRiskVerdict *verdict, gint64 until_us, const char *format, ...)
+  G_GNUC_PRINTF (3, 4);
 ARB_AVAILABLE_IN_1_0 void arb_risk_verdict_add_evidence (ArbRiskVerdict *verdict, const char *key, const char *value);
 ARB_AVAILABLE_IN_1_0 void arb_risk_verdict_add_evidence_decimal (ArbRiskVerdict *verdict, const char *key,
                                                                  ArbDecimal value);
