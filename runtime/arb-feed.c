@@ -91,7 +91,7 @@ static const ArbConfigKey feed_schema[] = {
     "ingest instances in priority order, by the NAME of [ingest:NAME]: coingecko,coinmarketcap" },
   { "failure_threshold", ARB_CFG_INT, 0, "3", 1, 1000, NULL,
     "failures in a row (health reports without fresh quotes, refused quotes) that open a source's breaker" },
-  { "stale_after", ARB_CFG_DURATION, 0, "60s", 100, 86400000, NULL,
+  { "stale_after", ARB_CFG_DURATION, 0, "120s", 100, 86400000, NULL,
     "a source with no fresh quote for this long is open too; a quote older than this is not fresh" },
   { "cooldown", ARB_CFG_DURATION, 0, "30s", 100, 86400000, NULL,
     "how long an open breaker waits before it lets one probe request through (half-open)" },

@@ -270,6 +270,27 @@ wait_event (Fixture *fx, const char *type, const char *source, guint from, guint
   return w.found;
 }
 
+typedef struct {
+  Fixture    *fx;
+  const char *text;
+} LogWanted;
+
+static gboolean
+has_log (gpointer data)
+{
+  LogWanted *w = data;
+  return strstr (arb_test_daemon_get_log (w->fx->d), w->text) != NULL;
+}
+
+static void
+wait_log (Fixture *fx, const char *text)
+{
+  LogWanted w = { fx, text };
+
+  if (!arb_test_wait_for (has_log, &w, 3000))
+    g_error ("arbiterd did not log \"%s\"; it logged:\n%s", text, arb_test_daemon_get_log (fx->d));
+}
+
 /* ------------------------------------------------------------------------ */
 /* HTTP                                                                     */
 
@@ -373,7 +394,8 @@ test_failover_and_back (Fixture *fx, gconstpointer data)
   g_assert_cmpstr (json_object_get_string_member (ev, "to"), ==, "ingest:coinmarketcap");
   g_test_message ("reason: %s", json_object_get_string_member (ev, "reason"));
   g_assert_nonnull (strstr (json_object_get_string_member (ev, "reason"), "CoinGecko HTTP 500"));
-  g_assert_true (strstr (arb_test_daemon_get_log (fx->d), "failover to ingest:coinmarketcap") != NULL);
+  /* and said so in its log (read from its stderr, maybe a moment later) */
+  wait_log (fx, "failover to ingest:coinmarketcap");
 
   /* trading goes on: the book gets CoinMarketCap's prices */
   wait_event (fx, "quote", "coinmarketcap", at, 2, 3000);
