@@ -728,6 +728,8 @@ prepare_order (SagaRun *run, ArbAccount *account, ArbStoreTxn *txn, GError **err
       g_free (run->idem->body);
       run->idem->body = run->encode (run->result, &run->idem->status, run->data);
       run->idem->created_us = now;
+      /* a key older than 24 h may be used again: its old row goes first */
+      arb_store_txn_expire_idempotency (txn, now - 24 * G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC);
       arb_store_txn_insert_idempotency (txn, run->idem);
     }
   return TRUE;

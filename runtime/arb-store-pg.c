@@ -186,7 +186,7 @@ typedef struct {
   int         n;
   const char *values[MAX_PARAMS];
   char        buf[MAX_PARAMS][ARB_STORE_TIME_BUFSIZE];
-  char        big[256]; /* one longer text per row: the lifecycle JSON */
+  char        big[1024]; /* one longer text per row: the lifecycle JSON (bounded: numbers only) */
 } Params;
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PGresult, PQclear)
@@ -451,6 +451,8 @@ p_text (Params *p, const char *text)
 static void
 p_text_take (Params *p, char *text)
 {
+  /* the lifecycle holds a fixed set of numbers: far below the buffer */
+  g_assert (strlen (text) < sizeof p->big);
   g_strlcpy (p->big, text, sizeof p->big);
   g_free (text);
   p->values[p->n++] = p->big;
