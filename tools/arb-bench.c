@@ -49,7 +49,12 @@
 /* ------------------------------------------------------------------ */
 /* request templates: {{seq}} and {{uuid}}                             */
 
-typedef enum { SEG_LIT, SEG_SEQ, SEG_UUID } SegKind;
+typedef enum { SEG_LIT, SEG_SEQ, SEG_UUID, SEG_VALUE } SegKind;
+
+/* --values FILE: {{value}} is line (seq mod n) of the file, so requests can
+ * spread over several accounts, markets or ids */
+static char **value_lines = NULL;
+static guint n_value_lines = 0;
 
 typedef struct {
   SegKind kind;
@@ -77,6 +82,8 @@ tmpl_init (Template *t, const char *text, size_t len)
       kind = SEG_SEQ, tok = 7;
     else if (end - p >= 8 && memcmp (p, "{{uuid}}", 8) == 0)
       kind = SEG_UUID, tok = 8;
+    else if (end - p >= 9 && memcmp (p, "{{value}}", 9) == 0)
+      kind = SEG_VALUE, tok = 9;
     if (kind == SEG_LIT) {
       p++;
       continue;
@@ -111,6 +118,10 @@ tmpl_expand (const Template *t, GString *out, const char *seq, size_t seq_len, c
       break;
     case SEG_UUID:
       g_string_append_len (out, uuid, UUID_LEN);
+      break;
+    case SEG_VALUE:
+      if (n_value_lines > 0)
+        g_string_append (out, value_lines[g_ascii_strtoull (seq, NULL, 10) % n_value_lines]);
       break;
     }
   }
@@ -1350,6 +1361,7 @@ main (int argc, char **argv)
   char **headers = NULL;
   gint connections = 16, threads = 1;
   gint64 seq_start = 1;
+  char *values_file = NULL;
   double rate = 0;
   gboolean json = FALSE;
   GError *error = NULL;
@@ -1367,6 +1379,7 @@ main (int argc, char **argv)
     { "rate", 'R', 0, G_OPTION_ARG_DOUBLE, &rate, "Open loop: send R requests/s in total, latency from the scheduled time (default: closed loop)", "R" },
     { "timeout", 0, 0, G_OPTION_ARG_STRING, &timeout, "Give up on a connect or request after this long (default 10s)", "TIME" },
     { "seq-start", 0, 0, G_OPTION_ARG_INT64, &seq_start, "First value of {{seq}} (default 1)", "N" },
+    { "values", 0, 0, G_OPTION_ARG_FILENAME, &values_file, "{{value}} is line (seq mod lines) of FILE", "FILE" },
     { "json", 'j', 0, G_OPTION_ARG_NONE, &json, "Print the results as one JSON object", NULL },
     { NULL, 0, 0, 0, NULL, NULL, NULL },
   };
@@ -1398,6 +1411,19 @@ main (int argc, char **argv)
     return usage_error (ctx, "--rate must be positive");
   if (seq_start < 0)
     return usage_error (ctx, "--seq-start must not be negative");
+  if (values_file != NULL) {
+    char *all = NULL;
+    if (!g_file_get_contents (values_file, &all, NULL, &error)) {
+      fprintf (stderr, "arb-bench: --values: %s\n", error->message);
+      return 2;
+    }
+    g_strchomp (all);
+    value_lines = g_strsplit (all, "\n", -1);
+    n_value_lines = g_strv_length (value_lines);
+    g_free (all);
+    if (n_value_lines == 0)
+      return usage_error (ctx, "--values: the file has no lines");
+  }
   cfg.duration_ns = 10 * NS_PER_S;
   cfg.warmup_ns = 0;
   cfg.timeout_ns = 10 * NS_PER_S;

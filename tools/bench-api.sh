@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# The REST benchmark behind doc/benchmarks.md: arbiterd on SQLite or on a
+# PostgreSQL it starts itself, POST /orders over several assessments, GET
+# /positions, GET /trades on an account with many trades, and, for
+# PostgreSQL, `pgbench -N` on the same server at the same client count.
+#
+#   tools/bench-api.sh BUILD_DIR sqlite|postgresql [CONNECTIONS] [DURATION] [TRADES]
+#
+# Defaults: 16 connections, 10s, 100000 trades for the history account.
+set -euo pipefail
+build=${1:?usage: bench-api.sh BUILD_DIR sqlite|postgresql [CONNECTIONS] [DURATION] [TRADES]}
+backend=${2:?sqlite or postgresql}
+conns=${3:-16}
+duration=${4:-10s}
+trades=${5:-100000}
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+bench="$build/tools/arb-bench"
+arbiterd="$build/runtime/arbiterd"
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  if [ -n "${pgbin:-}" ] && [ -f "$tmp/pg/data/postmaster.pid" ]; then
+    runas "$pgbin/pg_ctl" -D "$tmp/pg/data" -m fast stop >/dev/null 2>&1 || true
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+runas() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+echo "# machine: $(nproc) cores, $(uptime | sed 's/.*load average/load average/')"
+store="sqlite:arbiter.db"
+if [ "$backend" = postgresql ]; then
+  pgbin=$(pg_config --bindir 2>/dev/null || ls -d /usr/lib/postgresql/*/bin | tail -n1)
+  [ -x "$pgbin/initdb" ] || pgbin=$(ls -d /usr/lib/postgresql/*/bin | tail -n1)
+  mkdir -p "$tmp/pg" && chmod 777 "$tmp" && [ "$(id -u)" = 0 ] && chown postgres "$tmp/pg"
+  port=$(free_port)
+  runas "$pgbin/initdb" -D "$tmp/pg/data" -A trust -U postgres >/dev/null
+  runas "$pgbin/pg_ctl" -D "$tmp/pg/data" -l "$tmp/pg/log" -w \
+    -o "-k $tmp/pg -p $port -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on -c max_connections=100" start >/dev/null
+  runas "$pgbin/createdb" -h 127.0.0.1 -p "$port" -U postgres bench
+  runas "$pgbin/createdb" -h 127.0.0.1 -p "$port" -U postgres pgbench
+  runas "$pgbin/pgbench" -h 127.0.0.1 -p "$port" -U postgres -i -s 10 -q pgbench >/dev/null 2>&1
+  echo "## pgbench -N -c $conns -j 2 -T ${duration%s} (same server)"
+  runas "$pgbin/pgbench" -h 127.0.0.1 -p "$port" -U postgres -N -c "$conns" -j 2 -T "${duration%s}" -P 0 pgbench 2>/dev/null \
+    | grep -E "^(tps|latency average|number of transactions actually)"
+  store="postgresql://postgres@127.0.0.1:$port/bench"
+fi
+
+printf 'a-very-long-benchmark-secret-of-at-least-32-bytes\n' > "$tmp/secret"
+cat > "$tmp/arbiter.conf" <<EOF
+[runtime]
+listen=127.0.0.1:0
+state_dir=$tmp/state
+log_level=notice
+store=$store
+[api]
+jwt_alg=HS256
+jwt_secret_file=$tmp/secret
+[program:bench]
+starting_balance=1000000000
+leverage=100
+[ingest:replay]
+plugin=ingest-replay
+dir=$root/data/replay
+files=session-10m.jsonl
+speed=1
+loop=true
+EOF
+export ARBITER_PLUGIN_PATH="$build/plugins" ARB_PLUGIN_SYSTEM_PATH=""
+"$arbiterd" --config "$tmp/arbiter.conf" 2> "$tmp/log" &
+pids+=($!)
+for _ in $(seq 100); do
+  api=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$tmp/log" | grep -o '[0-9]*$' || true)
+  [ -n "$api" ] && break
+  sleep 0.1
+done
+[ -n "$api" ] || { cat "$tmp/log" >&2; exit 1; }
+base="http://127.0.0.1:$api"
+admin=$("$arbiterd" --config "$tmp/arbiter.conf" --mint-token ops --admin --ttl 86400)
+user=$("$arbiterd" --config "$tmp/arbiter.conf" --mint-token bench --ttl 86400)
+new_assessment() {
+  curl -sf -X POST "$base/assessments" -H "Authorization: Bearer $admin" \
+    -d '{"userId":"bench","program":"bench"}' | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'
+}
+sleep 2   # the replay's first quotes
+: > "$tmp/accounts"
+for _ in $(seq "$conns"); do new_assessment >> "$tmp/accounts"; done
+
+echo "## POST /orders, $conns connections over $conns assessments, $duration ($backend)"
+"$bench" --url "$base/orders" -m POST -c "$conns" -d "$duration" -w 2s \
+  -H "Authorization: Bearer $user" -H "Idempotency-Key: {{uuid}}" --values "$tmp/accounts" \
+  -b '{"assessmentId":"{{value}}","market":"crypto:BTC-USD","side":"buy","quantity":"0.0001"}' | sed -n '/^requests/,$p'
+
+acct=$(new_assessment)
+for i in $(seq 10); do
+  curl -sf -X POST "$base/orders" -H "Authorization: Bearer $user" \
+    -d "{\"assessmentId\":\"$acct\",\"market\":\"crypto:ETH-USD\",\"side\":\"buy\",\"quantity\":\"0.01\"}" >/dev/null
+done
+echo "## GET /positions (10 open), $conns connections, $duration"
+"$bench" --url "$base/positions?assessmentId=$acct" -c "$conns" -d "$duration" -w 2s \
+  -H "Authorization: Bearer $user" | sed -n '/^requests/,$p'
+echo "## GET /positions (10 open), 1 connection, $duration"
+"$bench" --url "$base/positions?assessmentId=$acct" -c 1 -d "$duration" -w 1s \
+  -H "Authorization: Bearer $user" | sed -n '/^requests/,$p'
+
+# the history account: orders until it has $trades trades (counted in the store)
+hist=$(new_assessment)
+count_trades() {
+  if [ "$backend" = postgresql ]; then
+    runas "$pgbin/psql" -h 127.0.0.1 -p "$port" -U postgres -tA -c "SELECT count(*) FROM trades WHERE assessment_id = '$hist'" bench
+  else
+    /usr/bin/python3 -c "import sqlite3,sys; print(sqlite3.connect('$tmp/state/arbiter.db').execute('select count(*) from trades where assessment_id=?', (sys.argv[1],)).fetchone()[0])" "$hist"
+  fi
+}
+echo "# filling an account with $trades trades"
+while [ "$(count_trades)" -lt "$trades" ]; do
+  "$bench" --url "$base/orders" -m POST -c "$conns" -d 10s -H "Authorization: Bearer $user" \
+    -b "{\"assessmentId\":\"$hist\",\"market\":\"crypto:SOL-USD\",\"side\":\"buy\",\"quantity\":\"0.001\"}" >/dev/null
+done
+echo "# the account has $(count_trades) trades (at least $trades)"
+echo "## GET /trades?limit=50 on an account with $trades trades, $conns connections, $duration"
+"$bench" --url "$base/trades?assessmentId=$hist&limit=50" -c "$conns" -d "$duration" -w 2s \
+  -H "Authorization: Bearer $user" | sed -n '/^requests/,$p'
