@@ -187,7 +187,9 @@ ArbHttp  *arb_http_new (ArbHost *host);
 void      arb_http_free (ArbHttp *http);
 gboolean  arb_http_listen (ArbHttp *http, const char *host, guint16 port, GError **error);
 guint16   arb_http_get_port (ArbHttp *http);
-/* stop accepting new connections */
+/* stop accepting new connections; the open ones go on */
+void      arb_http_stop_listening (ArbHttp *http);
+/* close every connection */
 void      arb_http_disconnect (ArbHttp *http);
 /* answer helpers, also for the REST API */
 void      arb_http_reply_json (gpointer msg, guint status, const char *json);

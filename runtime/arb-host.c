@@ -678,6 +678,17 @@ arb_host_stop (ArbHost *host)
     return;
   host->stopping = TRUE;
   arb_log_for (NULL, "host", G_LOG_LEVEL_MESSAGE, "stopping: no new requests, draining sinks");
+  /* no new connections; requests in flight (waiting on the store) finish
+   * and are answered before the connections close */
+  arb_http_stop_listening (host->http);
+  if (host->api != NULL)
+    {
+      gint64 deadline = g_get_monotonic_time ()
+                        + arb_config_values_get_duration_ms (host->runtime, "shutdown_timeout") * 1000;
+      while (arb_api_in_flight (host->api) > 0 && g_get_monotonic_time () < deadline)
+        if (!g_main_context_iteration (host->context, FALSE))
+          g_usleep (1000);
+    }
   arb_http_disconnect (host->http);
   if (host->feeds != NULL)
     arb_feeds_stop (host->feeds);

@@ -216,6 +216,18 @@ arb_http_get_port (ArbHttp *http)
 }
 
 void
+arb_http_stop_listening (ArbHttp *http)
+{
+  GSList *listeners;
+  if (http == NULL)
+    return;
+  listeners = soup_server_get_listeners (http->server);
+  for (GSList *l = listeners; l != NULL; l = l->next)
+    g_socket_close (l->data, NULL);
+  g_slist_free (listeners);
+}
+
+void
 arb_http_disconnect (ArbHttp *http)
 {
   if (http != NULL)
