@@ -468,6 +468,9 @@ kafka_create (ArbInstance *inst, GError **error)
    * promises rest on */
   if (!conf_set (conf, "client.id", client_id, error)
       || !conf_set (conf, "socket.keepalive.enable", "true", error)
+      /* small produce requests at low rates: Nagle and delayed ACKs would
+       * hold each one back by up to 40 ms */
+      || !conf_set (conf, "socket.nagle.disable", "true", error)
       || !apply_passthrough (conf, arb_instance_get_strv (inst, "librdkafka"), error)
       || !conf_set (conf, "bootstrap.servers", joined, error)
       || !conf_set (conf, "enable.idempotence", "true", error)
