@@ -183,6 +183,9 @@ gboolean  arb_event_type_matches (const char *const *types, const char *type, gb
 typedef struct _SoupServerMessage ArbSoupMessage;
 typedef void (*ArbHttpHandler) (ArbHost *host, gpointer msg, const char *path, gpointer user_data);
 
+/* the largest request body taken (REST bodies are small JSON objects) */
+#define ARB_HTTP_MAX_BODY (64 * 1024)
+
 ArbHttp  *arb_http_new (ArbHost *host);
 void      arb_http_free (ArbHttp *http);
 gboolean  arb_http_listen (ArbHttp *http, const char *host, guint16 port, GError **error);

@@ -151,6 +151,26 @@ handle (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable
   arb_correlation_restore (prev);
 }
 
+/* a body over the limit is refused on its headers, before it is read */
+static void
+early (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query, gpointer user_data)
+{
+  SoupMessageHeaders *req = soup_server_message_get_request_headers (msg);
+  goffset length = soup_message_headers_get_content_length (req);
+
+  if (soup_message_headers_get_encoding (req) == SOUP_ENCODING_CONTENT_LENGTH && length > ARB_HTTP_MAX_BODY)
+    {
+      const char *given = soup_message_headers_get_one (req, "X-Correlation-ID");
+      g_autofree char *cid = arb_correlation_id_is_valid (given) ? g_strdup (given) : arb_uuid_new ();
+      g_autofree char *m = g_strdup_printf ("the body is %" G_GOFFSET_FORMAT " bytes; the limit is %d", length,
+                                            ARB_HTTP_MAX_BODY);
+      g_object_set_data_full (G_OBJECT (msg), CID_KEY, g_strdup (cid), g_free);
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "X-Correlation-ID", cid);
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection", "close");
+      reply_error (msg, 413, "PAYLOAD_TOO_LARGE", m);
+    }
+}
+
 ArbHttp *
 arb_http_new (ArbHost *host)
 {
@@ -158,6 +178,7 @@ arb_http_new (ArbHost *host)
   g_autofree char *header = g_strdup_printf ("arbiterd/%s", ARB_VERSION);
   http->host = host;
   http->server = soup_server_new ("server-header", header, NULL);
+  soup_server_add_early_handler (http->server, NULL, early, http, NULL);
   soup_server_add_handler (http->server, NULL, handle, http, NULL);
   return http;
 }
