@@ -261,7 +261,8 @@ declare_metrics (ArbMetrics *m)
 {
   arb_metrics_declare (m, "arb_feed_up", ARB_METRIC_GAUGE, "1 while the feed has an active (healthy) source");
   arb_metrics_declare (m, "arb_feed_active", ARB_METRIC_GAUGE, "1 for the source whose quotes reach the price book");
-  arb_metrics_declare (m, "arb_feed_breaker_state", ARB_METRIC_GAUGE, "a source's breaker: 0 closed, 1 half-open, 2 open");
+  arb_metrics_declare (m, "arb_feed_breaker_state", ARB_METRIC_GAUGE,
+                       "a source's breaker: 0 closed, 1 half-open, 2 open");
   arb_metrics_declare (m, "arb_feed_failovers_total", ARB_METRIC_COUNTER, "switches to a lower source (feed.failover)");
   arb_metrics_declare (m, "arb_feed_recoveries_total", ARB_METRIC_COUNTER,
                        "switches back to a higher source (feed.recovered)");
@@ -386,6 +387,10 @@ feed_evaluate (ArbFeeds *feeds, Feed *f, const FeedClock *now)
 {
   Source *current = f->active;
   Source *first = NULL;
+
+  /* before arb_feeds_start the instances are still starting: no switches */
+  if (!feeds->started)
+    return;
 
   for (guint i = 0; i < f->sources->len && first == NULL; i++)
     {
@@ -831,6 +836,9 @@ arb_feeds_new (ArbHost *host, ArbConfig *config, GPtrArray *problems)
           continue;
         }
       f = feed_from_group (feeds, config, groups[i], problems);
+      /* until arb_feeds_start chooses, a quote of the first source (one
+       * published while the instances start) goes to the book */
+      f->active = f->sources->len > 0 ? g_ptr_array_index (f->sources, 0) : NULL;
       g_ptr_array_add (feeds->feeds, f);
       shortest_us = MIN (shortest_us, MIN (f->stale_after_us, f->cooldown_us));
       if (f->recover_after_us > 0)
@@ -880,10 +888,11 @@ start_at (ArbFeeds *feeds, const FeedClock *now)
           s->since_real = now->real;
         }
       /* the first choice is no switch: no event, nothing counted */
+      f->active = NULL;
       for (guint j = 0; j < f->sources->len && f->active == NULL; j++)
         {
           Source *s = g_ptr_array_index (f->sources, j);
-          if (source_available (s))
+          if (source_available (s) && s->state == ARB_BREAKER_CLOSED)
             f->active = s;
         }
       f->active_since_real = now->real;
@@ -896,12 +905,16 @@ start_at (ArbFeeds *feeds, const FeedClock *now)
       else if (f->active->index > 0)
         {
           Source *first = g_ptr_array_index (f->sources, 0);
-          g_autofree char *r = arb_instance_dup_reason (first->inst);
-          f->reason = g_strdup_printf ("%s does not run", arb_instance_get_name (first->inst));
-          feed_log (feeds, f, G_LOG_LEVEL_WARNING, "starts with %s: %s is %s%s%s", arb_instance_get_name (f->active->inst),
-                    arb_instance_get_name (first->inst),
-                    arb_instance_state_to_string (arb_instance_get_state (first->inst)), r != NULL ? ": " : "",
-                    r != NULL ? r : "");
+          g_autofree char *r = first->state != ARB_BREAKER_CLOSED ? g_strdup (first->reason)
+                                                                  : arb_instance_dup_reason (first->inst);
+          const char *what = first->state != ARB_BREAKER_CLOSED
+                               ? "open"
+                               : arb_instance_state_to_string (arb_instance_get_state (first->inst));
+
+          f->reason = g_strdup_printf ("%s is %s", arb_instance_get_name (first->inst), what);
+          feed_log (feeds, f, G_LOG_LEVEL_WARNING, "starts with %s: %s is %s%s%s",
+                    arb_instance_get_name (f->active->inst), arb_instance_get_name (first->inst), what,
+                    r != NULL ? ": " : "", r != NULL ? r : "");
         }
       else
         feed_log (feeds, f, G_LOG_LEVEL_INFO, "starts with %s (%u source%s)", arb_instance_get_name (f->active->inst),

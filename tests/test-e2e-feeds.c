@@ -413,8 +413,8 @@ test_failover_and_back (Fixture *fx, gconstpointer data)
   g_assert_cmpuint (during_open, >=, 2);
   g_assert_cmpuint (during_open, <=, 4);
   g_assert_cmpuint (fake_upstream_get_request_count (fx->fu, CMC_PATH), >=, 10);
-  g_assert_cmpfloat (metric (fx, "arb_plugin_held_off_total{instance=\"ingest:coingecko\",plugin=\"ingest-coingecko\"}"),
-                     >, 0);
+  g_assert_cmpfloat (metric (fx, "arb_plugin_held_off_total{instance=\"ingest:coingecko\","
+                                 "plugin=\"ingest-coingecko\"}"), >, 0);
   g_assert_cmpfloat (metric (fx, "arb_feed_probes_total{feed=\"" FEED "\",source=\"ingest:coingecko\"}"), >=, 2);
 
   /* CoinGecko recovers: its probe closes the breaker, and after

@@ -572,6 +572,28 @@ test_publish_errors_and_probe_timeout (Fixture *fx, gconstpointer data)
   g_assert_cmpfloat (metric (fx, "arb_feed_held_off_total", "ingest:a"), ==, 1);
 }
 
+/* before the host starts the feeds, the first source's quotes go on and nothing switches */
+static void
+test_before_start (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(GPtrArray) problems = arb_config_problems_new ();
+
+  fx->feeds = feeds_from (fx, feed_conf, problems);
+  g_assert_cmpuint (problems->len, ==, 0);
+  g_assert_true (quote (fx, fx->a, BTC, 0));
+  g_assert_false (quote (fx, fx->b, BTC, 0));
+  for (guint i = 0; i < 5; i++)
+    report (fx, fx->a, ARB_HEALTH_DOWN, "early trouble");
+  assert_active (fx, "ingest:a");
+  /* the breaker counted them all the same, and the feed starts with b */
+  g_assert_cmpint (arb_feeds_get_breaker (fx->feeds, fx->a), ==, ARB_BREAKER_OPEN);
+  start_at (fx->feeds, &fx->now);
+  assert_active (fx, "ingest:b");
+  tick (fx);
+  assert_active (fx, "ingest:b");
+  g_assert_cmpfloat (metric (fx, "arb_feed_failovers_total", NULL), ==, 0);
+}
+
 /* an instance in no feed: every quote goes on, no hold-off ever */
 static void
 test_not_in_a_feed (Fixture *fx, gconstpointer data)
@@ -632,6 +654,7 @@ main (int argc, char **argv)
   ADD ("/feed/both-down", test_both_down);
   ADD ("/feed/instance-stops", test_instance_stops);
   ADD ("/feed/publish-errors-and-probe-timeout", test_publish_errors_and_probe_timeout);
+  ADD ("/feed/before-start", test_before_start);
   ADD ("/feed/not-in-a-feed", test_not_in_a_feed);
   ADD ("/feed/real-timer", test_real_timer);
 #undef ADD

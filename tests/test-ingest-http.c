@@ -119,7 +119,8 @@ static char *
 cg_conf (Fixture *fx, const char *extra)
 {
   g_autofree char *url = fake_upstream_url (fx->fu, "/api/v3");
-  return g_strdup_printf ("plugin=ingest-coingecko\nbase_url=%s\nmarkets=bitcoin:crypto:BTC-USD,ethereum:crypto:ETH-USD\n"
+  return g_strdup_printf ("plugin=ingest-coingecko\nbase_url=%s\n"
+                          "markets=bitcoin:crypto:BTC-USD,ethereum:crypto:ETH-USD\n"
                           "interval=100ms\ntimeout=500ms\n%s", url, extra != NULL ? extra : "");
 }
 
@@ -536,7 +537,7 @@ test_cmc_no_key (Fixture *fx, gconstpointer data)
 
   if (!need_fixtures (fx))
     return;
-  conf = g_strdup_printf ("[runtime]\nstate_dir=state\n[ingest:x]\nplugin=ingest-coinmarketcap\nmarkets=1:crypto:BTC-USD\n");
+  conf = g_strdup ("[runtime]\nstate_dir=state\n[ingest:x]\nplugin=ingest-coinmarketcap\nmarkets=1:crypto:BTC-USD\n");
   g_file_set_contents (path, conf, -1, &error);
   fx->host = arb_host_new (path, problems, &error);
   g_assert_cmpuint (problems->len, ==, 0);

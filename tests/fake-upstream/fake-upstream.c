@@ -504,8 +504,9 @@ http_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHas
       return;
     case FAKE_FAULT_TRUNCATED:
       {
-        g_autofree char *head = g_strdup_printf ("HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %" G_GSIZE_FORMAT
-                                                 "\r\nConnection: close\r\n\r\n",
+        g_autofree char *head = g_strdup_printf ("HTTP/1.1 200 OK\r\nContent-Type: %s\r\n"
+                                                 "Content-Length: %" G_GSIZE_FORMAT "\r\n"
+                                                 "Connection: close\r\n\r\n",
                                                  a.content_type, g_bytes_get_size (body));
         send_raw_and_close (msg, head, g_bytes_get_data (body, NULL), g_bytes_get_size (body) / 2);
         answer_clear (&a);
@@ -866,7 +867,8 @@ load_transcript (const char *path, GError **error)
 
       if (*g_strstrip (lines[i]) == '\0')
         continue;
-      if (!json_parser_load_from_data (parser, lines[i], -1, error) || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+      if (!json_parser_load_from_data (parser, lines[i], -1, error)
+          || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
         {
           g_prefix_error (error, "%s:%u: ", path, i + 1);
           if (error != NULL && *error == NULL)
