@@ -245,7 +245,32 @@ arb_test_reply_free (ArbTestReply *r)
 {
   g_free (r->body);
   g_free (r->content_type);
+  g_free (r->retry_after);
   g_free (r);
+}
+
+char *
+arb_test_mint_token (const char *conf, const char *subject, gboolean admin)
+{
+  g_autoptr(GSubprocessLauncher) l = launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
+                                                   NULL);
+  g_autofree char *arbiterd = arbiterd_path ();
+  g_autoptr(GSubprocess) proc = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+
+  proc = g_subprocess_launcher_spawn (l, &error, arbiterd, "--config", conf, "--mint-token", subject,
+                                      admin ? "--admin" : NULL, NULL);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (proc, NULL, NULL, &out, &err, &error);
+  g_assert_no_error (error);
+  if (!g_subprocess_get_if_exited (proc) || g_subprocess_get_exit_status (proc) != 0)
+    {
+      g_test_message ("--mint-token failed: %s", err);
+      return NULL;
+    }
+  return g_strdup (g_strstrip (out));
 }
 
 typedef struct {
@@ -271,13 +296,30 @@ is_done (gpointer data)
 ArbTestReply *
 arb_test_http_get (SoupSession *session, ArbTestDaemon *d, const char *path)
 {
+  return arb_test_http_request (session, d, "GET", path, NULL, NULL);
+}
+
+ArbTestReply *
+arb_test_http_request (SoupSession *session, ArbTestDaemon *d, const char *method, const char *path,
+                       const char *token, const char *body)
+{
   g_autofree char *uri = g_strdup_printf ("http://127.0.0.1:%u%s", d->port, path);
-  g_autoptr(SoupMessage) msg = soup_message_new ("GET", uri);
+  g_autoptr(SoupMessage) msg = soup_message_new (method, uri);
   ArbTestReply *r = g_new0 (ArbTestReply, 1);
   Pending p = { 0 };
   gsize len = 0;
   const char *data;
 
+  if (token != NULL)
+    {
+      g_autofree char *auth = g_strdup_printf ("Bearer %s", token);
+      soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", auth);
+    }
+  if (body != NULL)
+    {
+      g_autoptr(GBytes) bytes = g_bytes_new (body, strlen (body));
+      soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
+    }
   soup_session_send_and_read_async (session, msg, G_PRIORITY_DEFAULT, NULL, on_sent, &p);
   g_assert_true (arb_test_wait_for (is_done, &p, 10000));
   g_assert_no_error (p.error);
@@ -286,6 +328,7 @@ arb_test_http_get (SoupSession *session, ArbTestDaemon *d, const char *path)
   r->body = g_strndup (data != NULL ? data : "", len);
   r->content_type = g_strdup (soup_message_headers_get_one (soup_message_get_response_headers (msg),
                                                             "Content-Type"));
+  r->retry_after = g_strdup (soup_message_headers_get_one (soup_message_get_response_headers (msg), "Retry-After"));
   g_bytes_unref (p.body);
   return r;
 }

@@ -41,12 +41,19 @@ typedef struct {
   guint  status;
   char  *body;         /* owned */
   char  *content_type; /* owned, nullable */
+  char  *retry_after;  /* owned, nullable */
 } ArbTestReply;
 
 void           arb_test_reply_free (ArbTestReply *r);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArbTestReply, arb_test_reply_free)
 /* GET http://127.0.0.1:PORT@path; asserts that an answer came */
 ArbTestReply  *arb_test_http_get (SoupSession *session, ArbTestDaemon *d, const char *path);
+/* @method http://127.0.0.1:PORT@path with a bearer @token (nullable) and a
+ * JSON @body (nullable); asserts that an answer came */
+ArbTestReply  *arb_test_http_request (SoupSession *session, ArbTestDaemon *d, const char *method, const char *path,
+                                      const char *token, const char *body);
+/* arbiterd --config @conf --mint-token @subject [--admin]: the token, or NULL */
+char          *arb_test_mint_token (const char *conf, const char *subject, gboolean admin);
 /* a session straight to 127.0.0.1, no proxy */
 SoupSession   *arb_test_session_new (void);
 

@@ -13,9 +13,9 @@
  * updating its timestamps goes stale and loses the feed the same way; a
  * CoinMarketCap instance without a key does not start, and /ready says why.
  *
- * Orders answering 503 MARKET_DATA_UNAVAILABLE while both sources are down
- * need the order path's check (arb_feeds_market_has_healthy_source) and are
- * not asserted here yet.
+ * Orders go through the real order path all along: placed on CoinGecko's
+ * price, placed again on CoinMarketCap's after the failover, and refused with
+ * 503 MARKET_DATA_UNAVAILABLE (and Retry-After) while both are down.
  *
  * Timings are short (200 ms polls, 1 s cooldown) so the whole file runs in
  * about 15 s.
@@ -42,6 +42,8 @@ typedef struct {
   FakeUpstream  *fu;
   SoupSession   *session;
   ArbTestDaemon *d;
+  char          *admin;  /* tokens */
+  char          *alice;
 } Fixture;
 
 static void
@@ -91,6 +93,8 @@ fixture_down (Fixture *fx, gconstpointer data)
   g_free (fx->conf);
   g_free (fx->events);
   g_free (fx->fixtures);
+  g_free (fx->admin);
+  g_free (fx->alice);
 }
 
 /* the feed as issue 5 draws it, with every duration short */
@@ -130,7 +134,14 @@ write_conf (Fixture *fx, const char *cmc_key_line)
                                            "[sink:events]\n"
                                            "plugin=sink-jsonl\n"
                                            "path=%s\n"
-                                           "fsync=always\n",
+                                           "fsync=always\n"
+                                           "\n"
+                                           "[program:standard]\n"
+                                           "starting_balance=100000\n"
+                                           "leverage=1\n"
+                                           "\n"
+                                           "[market-class:crypto]\n"
+                                           "slippage_bps=0   # a fill at the book's price, to see whose it is\n",
                                            cg, cmc, cmc_key_line, fx->events);
 
   g_file_set_contents (fx->conf, text, -1, &error);
@@ -168,6 +179,11 @@ start_daemon (Fixture *fx)
 {
   const char *env[] = { "ARB_TEST_CMC_KEY", CMC_KEY, NULL };
 
+  /* signed with the secret the first of these generates into state_dir */
+  fx->admin = arb_test_mint_token (fx->conf, "ops", TRUE);
+  fx->alice = arb_test_mint_token (fx->conf, "alice", FALSE);
+  g_assert_nonnull (fx->admin);
+  g_assert_nonnull (fx->alice);
   fx->d = arb_test_daemon_start (fx->conf, env);
   g_assert_nonnull (fx->d);
 }
@@ -343,6 +359,51 @@ metric (Fixture *fx, const char *series)
   return -1;
 }
 
+static JsonObject *
+parse (const char *text)
+{
+  g_autoptr(JsonParser) p = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+
+  json_parser_load_from_data (p, text, -1, &error);
+  g_assert_no_error (error);
+  return json_object_ref (json_node_get_object (json_parser_get_root (p)));
+}
+
+/* a new assessment of alice's; its id */
+static char *
+create_assessment (Fixture *fx)
+{
+  g_autoptr(ArbTestReply) r = arb_test_http_request (fx->session, fx->d, "POST", "/assessments", fx->admin,
+                                                     "{\"userId\":\"alice\",\"program\":\"standard\"}");
+  g_autoptr(JsonObject) o = NULL;
+
+  if (r->status != 201)
+    g_error ("POST /assessments: %u %s", r->status, r->body);
+  o = parse (r->body);
+  return g_strdup (json_object_get_string_member (o, "id"));
+}
+
+/* the fill price of the order in @r */
+static char *
+fill_price (ArbTestReply *r)
+{
+  g_autoptr(JsonObject) o = parse (r->body);
+  return g_strdup (json_object_get_string_member (json_object_get_object_member (o, "trade"), "price"));
+}
+
+/* alice buys 0.01 BTC */
+static ArbTestReply *
+buy (Fixture *fx, const char *assessment)
+{
+  g_autofree char *body = g_strdup_printf ("{\"assessmentId\":\"%s\",\"market\":\"crypto:BTC-USD\",\"side\":\"buy\","
+                                           "\"quantity\":\"0.01\"}", assessment);
+  ArbTestReply *r = arb_test_http_request (fx->session, fx->d, "POST", "/orders", fx->alice, body);
+
+  g_test_message ("POST /orders: %u %s", r->status, r->body);
+  return r;
+}
+
 /* ------------------------------------------------------------------------ */
 
 static void
@@ -352,6 +413,9 @@ test_failover_and_back (Fixture *fx, gconstpointer data)
   g_autoptr(GPtrArray) events = NULL;
   g_autofree char *cmc_key = NULL;
   g_autofree char *cg_query = NULL;
+  g_autofree char *assessment = NULL;
+  g_autoptr(ArbTestReply) order = NULL;
+  g_autofree char *price = NULL;
   JsonObject *ev;
   guint status = 0;
   guint during_open;
@@ -381,6 +445,15 @@ test_failover_and_back (Fixture *fx, gconstpointer data)
   g_assert_cmpstr (json_object_get_string_member (ready_feed (ready), "active"), ==, "ingest:coingecko");
   g_clear_pointer (&ready, json_object_unref);
 
+  /* trading on CoinGecko's price (simple_price_full.json) */
+  assessment = create_assessment (fx);
+  order = buy (fx, assessment);
+  g_assert_cmpuint (order->status, ==, 201);
+  price = fill_price (order);
+  g_assert_cmpstr (price, ==, "91234.56000000");
+  g_clear_pointer (&order, arb_test_reply_free);
+  g_clear_pointer (&price, g_free);
+
   /* CoinGecko fails: the feed moves to CoinMarketCap within three polls and a tick */
   t0 = g_get_monotonic_time ();
   fake_upstream_set_fault (fx->fu, CG_PATH, FAKE_FAULT_500, 0);
@@ -397,8 +470,15 @@ test_failover_and_back (Fixture *fx, gconstpointer data)
   /* and said so in its log (read from its stderr, maybe a moment later) */
   wait_log (fx, "failover to ingest:coinmarketcap");
 
-  /* trading goes on: the book gets CoinMarketCap's prices */
+  /* trading goes on: the book gets CoinMarketCap's prices, and orders fill on them */
   wait_event (fx, "quote", "coinmarketcap", at, 2, 3000);
+  order = buy (fx, assessment);
+  g_assert_cmpuint (order->status, ==, 201);
+  /* v2_quotes_latest_id.json's 91236.02004781559, at eight places */
+  price = fill_price (order);
+  g_assert_cmpstr (price, ==, "91236.02004782");
+  g_clear_pointer (&order, arb_test_reply_free);
+  g_clear_pointer (&price, g_free);
   g_assert_cmpfloat (metric (fx, "arb_feed_failovers_total{feed=\"" FEED "\"}"), ==, 1);
   g_assert_cmpfloat (metric (fx, "arb_feed_active{feed=\"" FEED "\",source=\"ingest:coinmarketcap\"}"), ==, 1);
   g_assert_cmpfloat (metric (fx, "arb_feed_active{feed=\"" FEED "\",source=\"ingest:coingecko\"}"), ==, 0);
@@ -448,6 +528,12 @@ test_failover_and_back (Fixture *fx, gconstpointer data)
   g_assert_cmpstr (json_object_get_string_member (ready_instance (ready, "ingest:coinmarketcap"), "health"), !=, "ok");
   g_assert_cmpfloat (metric (fx, "arb_feed_up{feed=\"" FEED "\"}"), ==, 0);
   g_clear_pointer (&ready, json_object_unref);
+  /* and orders on its markets are refused, with a time to come back */
+  order = buy (fx, assessment);
+  g_assert_cmpuint (order->status, ==, 503);
+  g_assert_nonnull (strstr (order->body, "\"code\":\"MARKET_DATA_UNAVAILABLE\""));
+  g_assert_nonnull (order->retry_after);
+  g_clear_pointer (&order, arb_test_reply_free);
 
   /* and comes back with its sources */
   fake_upstream_set_fault (fx->fu, NULL, FAKE_FAULT_NONE, 0);
