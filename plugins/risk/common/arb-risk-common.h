@@ -14,10 +14,14 @@ G_BEGIN_DECLS
  * ArbRiskLoss:
  * @has_stop: the order carries a stop-loss
  * @stop: the stop-loss price, with @has_stop
+ * @slippage_bps: the market's slippage, which a close at the stop suffers
+ * @exit: with a stop, where a close at the stop fills: a long sells at
+ *   stop × (1 − slippage_bps/10000) rounded down, a short buys at
+ *   stop × (1 + slippage_bps/10000) rounded up, as the host fills
  * @entry: the estimated fill price, slippage included
- * @distance: with a stop, |entry − stop| × quantity, rounded up
+ * @distance: with a stop, |entry − exit| × quantity, rounded up
  * @open_fee: the fee of the opening fill
- * @close_fee: with a stop, the fee of a close at the stop: stop × quantity
+ * @close_fee: with a stop, the fee of a close at the stop: exit × quantity
  *   (rounded half to even, as the host does) × fee_bps / 10000, rounded up
  * @margin: without a stop, what the order ties up (prediction: its cost)
  * @total: @distance + @open_fee + @close_fee with a stop, @margin + @open_fee
@@ -28,6 +32,8 @@ G_BEGIN_DECLS
 typedef struct {
   gboolean   has_stop;
   ArbDecimal stop;
+  gint64     slippage_bps;
+  ArbDecimal exit;
   ArbDecimal entry;
   ArbDecimal distance;
   ArbDecimal open_fee;
@@ -50,8 +56,10 @@ G_GNUC_INTERNAL char *arb_risk_format (ArbDecimal d, char buf[ARB_DECIMAL_BUFSIZ
 G_GNUC_INTERNAL char *arb_risk_format_pct (ArbDecimal pct, char buf[ARB_DECIMAL_BUFSIZE]);
 
 /* the loss in words, for a message: "|entry 50000.00 − stop 49000.00| × 2.5 =
- * 2500.00 + opening fee 12.50 + closing fee at the stop 12.25", or "margin
- * 5000.00 + opening fee 5.00" ("cost" for prediction shares) */
+ * 2500.00 + opening fee 12.50 + closing fee at the stop 12.25" (with
+ * slippage: "|entry 50000.00 − stop 49000.00 less 5 bps slippage 48975.50| ×
+ * ..."), or "margin 5000.00 + opening fee 5.00" ("cost" for prediction
+ * shares) */
 G_GNUC_INTERNAL char *arb_risk_loss_describe (const ArbRiskLoss *loss, const ArbOrderView *order);
 
 /* an arithmetic failure (an amount outside ±92,233,720,368) as the plugin's

@@ -4,11 +4,11 @@
  * them to DOMAIN.md's ML-1…ML-7 and DL-1…DL-5). on_mark reports a breach when
  * equity reaches a floor; check_order refuses an order whose worst case would.
  *
- * Pure and fast: one small record per assessment (allocated the first time
- * the assessment is seen), nothing else allocated unless a rule fires, no
- * I/O. The record holds what the plugin API does not give yet (the highest
- * end-of-day values, the balance high-water mark, a daily pause) and is not
- * persistent: see README.md. */
+ * Pure and fast: no state per assessment (the host keeps and persists every
+ * peak a floor follows: the equity and balance high-water marks, the highest
+ * end-of-day values, the day's peak equity), nothing allocated unless a rule
+ * fires, no I/O. A soft daily limit is a pause verdict: the host closes the
+ * positions and refuses orders until the next daily reset. */
 #include <string.h>
 
 #include "arb-risk-common.h"
@@ -23,6 +23,7 @@ typedef enum {
   ANCHOR_BALANCE,
   ANCHOR_EQUITY,
   ANCHOR_MAX,
+  ANCHOR_DAY_PEAK, /* the highest equity since the reset: DL-4, intraday trailing */
 } Anchor;
 
 typedef struct {
@@ -44,17 +45,7 @@ typedef struct {
   gboolean     daily_pause;
   /* lte: at or below a floor breaches; lt: only below it */
   gboolean     breach_at_equal;
-  GHashTable  *accounts;         /* assessment id → Memo */
 } Drawdown;
-
-/* what the plugin remembers of one assessment; lost on restart */
-typedef struct {
-  ArbDecimal eod_high_balance; /* highest day_start_balance seen */
-  ArbDecimal eod_high_equity;  /* highest day_start_equity seen */
-  ArbDecimal balance_high;     /* highest balance seen */
-  gboolean   paused;           /* daily_mode=pause: the daily floor was hit */
-  ArbDecimal paused_day_balance, paused_day_equity; /* the anchors of that day */
-} Memo;
 
 static const ArbConfigKey drawdown_config[] = {
   { "max_loss_pct", ARB_CFG_DECIMAL, 0, NULL, 0, 100, NULL,
@@ -76,13 +67,15 @@ static const ArbConfigKey drawdown_config[] = {
   { "daily_loss_pct", ARB_CFG_DECIMAL, 0, NULL, 0, 100, NULL,
     "daily loss allowance in percent of the starting balance (5 = 5%), or of the day anchor with "
     "daily_loss_basis=anchor, measured from the day anchor; unset: no daily limit" },
-  { "daily_anchor", ARB_CFG_ENUM, 0, "balance", 0, 0, "balance,equity,max",
-    "the day anchor, taken at the program's daily reset: the balance, the equity, or the higher of the two" },
+  { "daily_anchor", ARB_CFG_ENUM, 0, "balance", 0, 0, "balance,equity,max,day_peak",
+    "the day anchor: the balance, the equity, or the higher of the two, taken at the program's daily reset; or "
+    "day_peak, the highest equity since the reset (unrealised P&L included), so that the daily floor trails it "
+    "intraday" },
   { "daily_loss_basis", ARB_CFG_ENUM, 0, "initial", 0, 0, "initial,anchor",
     "what daily_loss_pct is a percentage of: initial (the starting balance) or anchor (the day anchor)" },
   { "daily_mode", ARB_CFG_ENUM, 0, "fail", 0, 0, "fail,pause",
-    "fail: reaching the daily floor fails the assessment; pause: it is reported as rule daily_loss_pause and "
-    "orders are refused until the next daily reset" },
+    "fail: reaching the daily floor fails the assessment; pause: a soft limit (rule daily_loss_pause): the host "
+    "closes every position and refuses orders until the next daily reset, and the assessment goes on" },
   { "breach_at", ARB_CFG_ENUM, 0, "lte", 0, 0, "lte,lt",
     "lte: equity at or below a floor breaches (\"reaches or falls below\"); lt: only below it (\"cannot drop "
     "below\")" },
@@ -108,19 +101,9 @@ config_error (GError **error, const char *format, ...)
 }
 
 static void
-memo_free (gpointer data)
-{
-  g_free (data);
-}
-
-static void
 drawdown_destroy (gpointer data)
 {
-  Drawdown *self = data;
-  if (self == NULL)
-    return;
-  g_clear_pointer (&self->accounts, g_hash_table_unref);
-  g_free (self);
+  g_free (data);
 }
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (Drawdown, drawdown_destroy)
@@ -174,6 +157,8 @@ read_config (Drawdown *self, ArbInstance *inst, GError **error)
     self->daily_anchor = ANCHOR_EQUITY;
   else if (g_strcmp0 (anchor, "max") == 0)
     self->daily_anchor = ANCHOR_MAX;
+  else if (g_strcmp0 (anchor, "day_peak") == 0)
+    self->daily_anchor = ANCHOR_DAY_PEAK;
   else
     self->daily_anchor = ANCHOR_BALANCE;
   self->daily_of_anchor = g_strcmp0 (arb_instance_get_string (inst, "daily_loss_basis"), "anchor") == 0;
@@ -188,7 +173,6 @@ drawdown_create (ArbInstance *inst, GError **error)
   g_autoptr(Drawdown) self = g_new0 (Drawdown, 1);
 
   self->inst = inst;
-  self->accounts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, memo_free);
   if (!read_config (self, inst, error))
     return NULL;
   return g_steal_pointer (&self);
@@ -209,29 +193,6 @@ drawdown_stop (gpointer data)
 
 /* ---- the floors ------------------------------------------------------------- */
 
-static Memo *
-memo_update (Drawdown *self, const ArbAccountView *account)
-{
-  const char *id = arb_account_view_get_id (account);
-  Memo *memo = g_hash_table_lookup (self->accounts, id);
-  ArbDecimal start = arb_account_view_get_starting_balance (account);
-
-  if (memo == NULL)
-    {
-      memo = g_new0 (Memo, 1);
-      memo->eod_high_balance = start;
-      memo->eod_high_equity = start;
-      memo->balance_high = start;
-      g_hash_table_insert (self->accounts, g_strdup (id), memo);
-    }
-  /* the anchors of the current day are the values at the end of the last
-   * one, so their maximum over the days seen is the end-of-day high */
-  memo->eod_high_balance = arb_decimal_max (memo->eod_high_balance, arb_account_view_get_day_start_balance (account));
-  memo->eod_high_equity = arb_decimal_max (memo->eod_high_equity, arb_account_view_get_day_start_equity (account));
-  memo->balance_high = arb_decimal_max (memo->balance_high, arb_account_view_get_balance (account));
-  return memo;
-}
-
 typedef struct {
   ArbDecimal  floor;
   ArbDecimal  allowance;
@@ -244,7 +205,7 @@ typedef struct {
 } MaxLossFloor;
 
 static gboolean
-max_loss_floor (Drawdown *self, const ArbAccountView *account, const Memo *memo, MaxLossFloor *out, GError **error)
+max_loss_floor (Drawdown *self, const ArbAccountView *account, MaxLossFloor *out, GError **error)
 {
   ArbDecimal start = arb_account_view_get_starting_balance (account);
 
@@ -255,14 +216,17 @@ max_loss_floor (Drawdown *self, const ArbAccountView *account, const Memo *memo,
       return arb_risk_percent_of (start, self->max_loss_pct, &out->allowance, error)
              && arb_decimal_sub (start, out->allowance, &out->floor, error);
     case MODE_TRAILING_EOD:
-      out->peak = self->trail_on_equity ? memo->eod_high_equity : memo->eod_high_balance;
+      /* the host's highest balance or equity at a daily reset: the
+       * end-of-day high, intraday moves never count */
+      out->peak = arb_account_view_get_eod_high (account, self->trail_on_equity);
       out->peak_source = self->trail_on_equity ? "highest end-of-day equity" : "highest end-of-day balance";
       out->has_lock = self->lock_at_start;
       out->lock_level = start;
       break;
     case MODE_TRAILING_INTRADAY:
     default:
-      out->peak = self->trail_on_equity ? arb_account_view_get_equity_high_water_mark (account) : memo->balance_high;
+      out->peak = self->trail_on_equity ? arb_account_view_get_equity_high_water_mark (account)
+                                        : arb_account_view_get_balance_high_water_mark (account);
       out->peak_source = self->trail_on_equity ? "equity high-water mark" : "balance high-water mark";
       out->has_lock = self->has_lock_offset;
       if (out->has_lock && !arb_decimal_add (start, self->lock_offset, &out->lock_level, error))
@@ -295,8 +259,16 @@ daily_floor (Drawdown *self, const ArbAccountView *account, DailyFloor *out, GEr
   ArbDecimal b = arb_account_view_get_day_start_balance (account);
   ArbDecimal e = arb_account_view_get_day_start_equity (account);
 
-  out->anchor = self->daily_anchor == ANCHOR_BALANCE ? b : self->daily_anchor == ANCHOR_EQUITY ? e
-                                                                                              : arb_decimal_max (b, e);
+  switch (self->daily_anchor)
+    {
+    case ANCHOR_EQUITY: out->anchor = e; break;
+    case ANCHOR_MAX: out->anchor = arb_decimal_max (b, e); break;
+    /* the host's highest equity since the reset, which is at least the
+     * equity at the reset and at least the equity now */
+    case ANCHOR_DAY_PEAK: out->anchor = arb_account_view_get_day_high_equity (account); break;
+    case ANCHOR_BALANCE:
+    default: out->anchor = b; break;
+    }
   return arb_risk_percent_of (self->daily_of_anchor ? out->anchor : arb_account_view_get_starting_balance (account),
                               self->daily_pct, &out->allowance, error)
          && arb_decimal_sub (out->anchor, out->allowance, &out->floor, error);
@@ -328,6 +300,7 @@ anchor_name (Anchor anchor)
     {
     case ANCHOR_EQUITY: return "equity";
     case ANCHOR_MAX: return "max";
+    case ANCHOR_DAY_PEAK: return "day_peak";
     case ANCHOR_BALANCE:
     default: return "balance";
     }
@@ -361,7 +334,8 @@ static char *
 daily_describe (Drawdown *self, const ArbAccountView *account, const DailyFloor *f)
 {
   char an[ARB_DECIMAL_BUFSIZE], p[ARB_DECIMAL_BUFSIZE], a[ARB_DECIMAL_BUFSIZE], fl[ARB_DECIMAL_BUFSIZE];
-  static const char *const what[] = { "day-start balance", "day-start equity", "max(day-start balance, equity)" };
+  static const char *const what[] = { "day-start balance", "day-start equity", "max(day-start balance, equity)",
+                                      "the day's peak equity" };
 
   return g_strdup_printf ("%s %s − %s%% of %s (%s) = %s", what[self->daily_anchor], arb_risk_format (f->anchor, an),
                           arb_risk_format_pct (self->daily_pct, p), self->daily_of_anchor ? "the anchor" : "start",
@@ -387,6 +361,7 @@ evidence_day (Drawdown *self, const ArbAccountView *account, ArbRiskVerdict *ver
   arb_risk_verdict_add_evidence (verdict, "dayAnchor", anchor_name (self->daily_anchor));
   arb_risk_verdict_add_evidence_decimal (verdict, "dayStartBalance", arb_account_view_get_day_start_balance (account));
   arb_risk_verdict_add_evidence_decimal (verdict, "dayStartEquity", arb_account_view_get_day_start_equity (account));
+  arb_risk_verdict_add_evidence_decimal (verdict, "dayHighEquity", arb_account_view_get_day_high_equity (account));
 }
 
 static void
@@ -417,32 +392,42 @@ breach_max_loss (Drawdown *self, const ArbAccountView *account, const MaxLossFlo
   evidence_day (self, account, verdict);
 }
 
+/* "2026-11-22T00:00:00Z" */
+static char *
+format_time (gint64 us)
+{
+  g_autoptr(GDateTime) t = g_date_time_new_from_unix_utc (us / G_USEC_PER_SEC);
+  return t != NULL ? g_date_time_format (t, "%Y-%m-%dT%H:%M:%SZ") : g_strdup ("the next daily reset");
+}
+
 static void
 breach_daily (Drawdown *self, const ArbAccountView *account, const DailyFloor *f, ArbRiskVerdict *verdict)
 {
   g_autofree char *computed = daily_describe (self, account, f);
   char e[ARB_DECIMAL_BUFSIZE], fl[ARB_DECIMAL_BUFSIZE];
 
-  /* the verdict API has no soft breach yet: a pause is a breach under its
-   * own rule name, which the host tells apart (README.md) */
-  arb_risk_verdict_breach (verdict, self->daily_pause ? "daily_loss_pause" : "daily_loss",
-                           "equity %s is %s the daily loss floor %s (%s)%s",
-                           arb_risk_format (arb_account_view_get_equity (account), e),
-                           self->breach_at_equal ? "at or below" : "below", arb_risk_format (f->floor, fl), computed,
-                           self->daily_pause ? "; trading pauses until the next daily reset" : "");
+  arb_risk_format (arb_account_view_get_equity (account), e);
+  arb_risk_format (f->floor, fl);
+  if (self->daily_pause)
+    {
+      /* a soft limit: the host closes every position and takes no order
+       * before the next trading day starts; the assessment goes on */
+      gint64 until = arb_account_view_get_next_day_start (account);
+      g_autofree char *when = format_time (until);
+      arb_risk_verdict_pause (verdict, until,
+                              "equity %s is %s the daily loss floor %s (%s); trading pauses until the next daily "
+                              "reset, %s",
+                              e, self->breach_at_equal ? "at or below" : "below", fl, computed, when);
+      arb_risk_verdict_add_evidence (verdict, "pausedUntil", when);
+    }
+  else
+    arb_risk_verdict_breach (verdict, "daily_loss", "equity %s is %s the daily loss floor %s (%s)", e,
+                             self->breach_at_equal ? "at or below" : "below", fl, computed);
   evidence_common (self, account, verdict, f->floor, computed);
   arb_risk_verdict_add_evidence (verdict, "mode", self->daily_pause ? "pause" : "fail");
   arb_risk_verdict_add_evidence_decimal (verdict, "allowance", f->allowance);
   arb_risk_verdict_add_evidence_decimal (verdict, "anchor", f->anchor);
   evidence_day (self, account, verdict);
-}
-
-static gboolean
-paused_today (const Memo *memo, const ArbAccountView *account)
-{
-  return memo->paused
-         && arb_decimal_cmp (memo->paused_day_balance, arb_account_view_get_day_start_balance (account)) == 0
-         && arb_decimal_cmp (memo->paused_day_equity, arb_account_view_get_day_start_equity (account)) == 0;
 }
 
 /* ---- the callbacks ------------------------------------------------------------ */
@@ -465,7 +450,6 @@ static gboolean
 drawdown_on_mark (gpointer data, const ArbAccountView *account, ArbRiskVerdict *verdict, GError **error)
 {
   Drawdown *self = data;
-  Memo *memo = memo_update (self, account);
   ArbDecimal equity = arb_account_view_get_equity (account);
   gboolean breached = FALSE;
   g_autoptr(GError) local = NULL;
@@ -475,7 +459,7 @@ drawdown_on_mark (gpointer data, const ArbAccountView *account, ArbRiskVerdict *
   if (self->has_max_loss)
     {
       MaxLossFloor f;
-      if (!max_loss_floor (self, account, memo, &f, &local))
+      if (!max_loss_floor (self, account, &f, &local))
         {
           arb_risk_set_range_error (error, "the max-loss floor cannot be computed", local);
           return FALSE;
@@ -497,16 +481,7 @@ drawdown_on_mark (gpointer data, const ArbAccountView *account, ArbRiskVerdict *
         }
       report (self, verdict, "daily_loss", f.floor, equity);
       if (!breached && breaches (self, equity, f.floor))
-        {
-          breach_daily (self, account, &f, verdict);
-          if (self->daily_pause)
-            {
-              /* until the host takes new anchors (README.md) */
-              memo->paused = TRUE;
-              memo->paused_day_balance = arb_account_view_get_day_start_balance (account);
-              memo->paused_day_equity = arb_account_view_get_day_start_equity (account);
-            }
-        }
+        breach_daily (self, account, &f, verdict);
     }
   return TRUE;
 }
@@ -533,33 +508,13 @@ drawdown_check_order (gpointer data, const ArbOrderView *order, const ArbAccount
                       ArbRiskVerdict *verdict, GError **error)
 {
   Drawdown *self = data;
-  Memo *memo = memo_update (self, account);
   ArbDecimal equity = arb_account_view_get_equity (account);
   ArbRiskLoss loss;
   ArbDecimal worst;
   g_autoptr(GError) local = NULL;
 
-  if (self->has_daily && self->daily_pause && memo->paused)
-    {
-      if (paused_today (memo, account))
-        {
-          DailyFloor f;
-          char fl[ARB_DECIMAL_BUFSIZE];
-          if (!daily_floor (self, account, &f, &local))
-            {
-              arb_risk_set_range_error (error, "the daily loss floor cannot be computed", local);
-              return FALSE;
-            }
-          arb_risk_verdict_reject (verdict, ARB_RISK_REJECT_DRAWDOWN,
-                                   "trading is paused until the next daily reset: equity reached the daily loss "
-                                   "floor %s today",
-                                   arb_risk_format (f.floor, fl));
-          return TRUE;
-        }
-      /* the host took new anchors: a new trading day */
-      memo->paused = FALSE;
-    }
-
+  /* a paused assessment never gets here: the host refuses its orders until
+   * the pause ends */
   if (!arb_risk_order_loss (order, &loss, &local) || !arb_decimal_sub (equity, loss.total, &worst, &local))
     {
       arb_risk_set_range_error (error, "the worst case of the order cannot be computed", local);
@@ -568,7 +523,7 @@ drawdown_check_order (gpointer data, const ArbOrderView *order, const ArbAccount
   if (self->has_max_loss)
     {
       MaxLossFloor f;
-      if (!max_loss_floor (self, account, memo, &f, &local))
+      if (!max_loss_floor (self, account, &f, &local))
         {
           arb_risk_set_range_error (error, "the max-loss floor cannot be computed", local);
           return FALSE;
@@ -611,7 +566,7 @@ static const ArbRiskVTable drawdown_vtable = {
 static const ArbPluginDesc drawdown_desc = {
   ARB_PLUGIN_DESC_HEADER,
   .name = "risk-drawdown",
-  .version = "0.1.0",
+  .version = "0.2.0",
   .summary = "Overall and daily loss floors: static, trailing end-of-day or intraday, with locks",
   .kind = ARB_PLUGIN_RISK,
   .config = drawdown_config,

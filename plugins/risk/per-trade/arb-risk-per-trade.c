@@ -141,7 +141,7 @@ static const ArbRiskVTable per_trade_vtable = {
 static const ArbPluginDesc per_trade_desc = {
   ARB_PLUGIN_DESC_HEADER,
   .name = "risk-per-trade",
-  .version = "0.1.0",
+  .version = "0.2.0",
   .summary = "Refuse an order that risks more than a share of the balance",
   .kind = ARB_PLUGIN_RISK,
   .config = per_trade_config,

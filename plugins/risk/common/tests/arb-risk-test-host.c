@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <glib/gstdio.h>
 
+#include "arb-marker-private.h"
 #include "arb-risk-test-host.h"
 
 static void
@@ -122,6 +123,12 @@ arb_risk_test_add_account (ArbRiskTestHost *h, const ArbRiskTestAccount *spec)
   row->equity_hwm = dec_or (spec->equity_hwm, row->starting_balance);
   row->day_start_balance = dec_or (spec->day_start_balance, row->balance);
   row->day_start_equity = dec_or (spec->day_start_equity, row->day_start_balance);
+  /* the peaks the host keeps, as a new assessment starts them (arb-saga.c)
+   * and the marker moves them */
+  row->balance_hwm = arb_decimal_max (row->starting_balance, row->balance);
+  row->day_high_equity = arb_decimal_max (row->day_start_equity, row->equity_hwm);
+  row->eod_high_balance = arb_decimal_max (row->starting_balance, row->day_start_balance);
+  row->eod_high_equity = arb_decimal_max (row->starting_balance, row->day_start_equity);
   /* the current trading day's anchors: the host's daily reset leaves them be */
   row->day_start_us = arb_program_day_start (program, now);
   row->created_us = now;
@@ -143,6 +150,50 @@ void
 arb_risk_test_set_balance (ArbAccount *account, const char *balance)
 {
   account->row->balance = arb_risk_test_decimal (balance);
+}
+
+#define ANCHOR_MARKET "crypto:ANCHOR-USD"
+#define ANCHOR_BID    "100000"
+
+void
+arb_risk_test_new_day (ArbRiskTestHost *h, ArbAccount *account, const char *balance, const char *equity)
+{
+  ArbProgram *program = arb_trading_get_program (h->host->trading, account->row->program);
+  ArbDecimal b = arb_risk_test_decimal (balance);
+  ArbDecimal e = arb_risk_test_decimal (equity);
+  ArbDecimal unreal, entry;
+  ArbPositionRow *pos = NULL;
+  g_autofree char *entry_text = NULL;
+  g_autofree char *got = NULL;
+  char want[ARB_DECIMAL_BUFSIZE];
+
+  g_assert_cmpuint (account->positions->len, ==, 0);
+  account->row->balance = b;
+  /* equity − balance as the unrealised P&L of one unit long of a market of
+   * the test's own, bid 100,000: entry = bid − (equity − balance) */
+  g_assert_true (arb_decimal_sub (e, b, &unreal, NULL));
+  if (unreal.raw != 0)
+    {
+      arb_risk_test_quote (h, ANCHOR_MARKET, ANCHOR_BID, ANCHOR_BID);
+      g_assert_true (arb_decimal_sub (arb_risk_test_decimal (ANCHOR_BID), unreal, &entry, NULL));
+      g_assert_cmpint (entry.raw, >, 0);
+      entry_text = arb_decimal_to_string (entry);
+      pos = arb_risk_test_add_position (h, account, ANCHOR_MARKET, TRUE, "1", entry_text);
+    }
+  got = arb_risk_test_equity (h, account);
+  g_assert_cmpstr (got, ==, arb_decimal_format (e, want));
+  /* yesterday's anchors: the host's reset takes today's now */
+  account->row->day_start_us = arb_program_day_start (program, arb_now_us ()) - 1;
+  arb_marker_take_day_anchors (h->host->marker);
+  g_assert_cmpint (account->row->day_start_us, ==, arb_program_day_start (program, arb_now_us ()));
+  if (pos != NULL)
+    arb_trading_remove_position (h->host->trading, account, pos);
+}
+
+void
+arb_risk_test_host_mark (ArbRiskTestHost *h, ArbAccount *account)
+{
+  arb_marker_after_change (h->host->marker, account);
 }
 
 ArbPositionRow *
@@ -217,6 +268,7 @@ arb_risk_test_order (ArbRiskTestHost *h, ArbAccount *account, const char *market
     .fee = fill.fee,
     .margin = fill.margin,
     .fee_bps = rules.fee_bps,
+    .slippage_bps = rules.slippage_bps,
     .has_stop_loss = stop_loss != NULL,
     .stop_loss = stop_loss != NULL ? arb_risk_test_decimal (stop_loss) : ARB_DECIMAL_ZERO,
   };

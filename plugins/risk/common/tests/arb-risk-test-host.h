@@ -45,9 +45,23 @@ typedef struct {
 
 ArbAccount *arb_risk_test_add_account (ArbRiskTestHost *h, const ArbRiskTestAccount *spec);
 
-/* the anchors the host takes at a daily reset */
+/* the anchors the host takes at a daily reset, set by hand (the host's
+ * end-of-day highs do not move) */
 void arb_risk_test_set_day_anchors (ArbAccount *account, const char *balance, const char *equity);
 void arb_risk_test_set_balance (ArbAccount *account, const char *balance);
+
+/* a new trading day as the host starts it: @account (without positions)
+ * ends the day at @balance and @equity (the difference held for the reset
+ * as one open position of a market of the helper's own), then the host's
+ * marker takes the day anchors (arb_marker_take_day_anchors: the anchors,
+ * the end-of-day highs, the day's peak equity); the account is left at
+ * @balance without positions */
+void arb_risk_test_new_day (ArbRiskTestHost *h, ArbAccount *account, const char *balance, const char *equity);
+
+/* the host's marker re-values @account as after a change of it
+ * (arb_marker_after_change): the equity and balance high-water marks and
+ * the day's peak equity move, and the program's own risk instances run */
+void arb_risk_test_host_mark (ArbRiskTestHost *h, ArbAccount *account);
 
 /* an open position at @entry; its margin is entry × qty / the program's
  * leverage (the whole cost for a prediction market), rounded up */

@@ -7,14 +7,18 @@
  *
  * A floor is checked from both sides: a mark with equity one step (10^-8)
  * above it breaches nothing, a mark with equity on it breaches (breach_at=lte)
- * and the breach's evidence names that floor. Trading days are simulated as
- * the host's daily reset leaves them: new day anchors (the balance and the
- * equity at the reset, i.e. at the end of the previous day). */
+ * and the breach's evidence names that floor. A new trading day is the
+ * host's own daily reset (arb_marker_take_day_anchors) at the balance and
+ * equity the day ended with, and the peaks a floor follows (the high-water
+ * marks of equity and balance, the end-of-day highs, the day's peak equity)
+ * are the host's, moved by its marker: the plugin keeps no state of its own,
+ * so a restart forgets nothing (the host persists them). */
 
 #include "arb-risk-test-host.h"
 
 #define BTC "crypto:BTC-USD"
 #define ETH "crypto:ETH-USD"
+#define SOL "crypto:SOL-USD"
 
 static const char groups[] =
   "[program:p]\n"
@@ -32,6 +36,10 @@ static const char groups[] =
   "\n"
   "[market:crypto:ETH-USD]\n"
   "fee_bps=0\n"
+  "\n"
+  /* a close at the stop suffers this too */
+  "[market:crypto:SOL-USD]\n"
+  "slippage_bps=5\n"
   "\n"
   /* ML-1: FTMO 2-Step */
   "[risk:static]\n"
@@ -120,6 +128,18 @@ static const char groups[] =
   "daily_anchor=max\n"
   "daily_loss_basis=anchor\n"
   "\n"
+  /* DL-4: HyroTrader, 5% of the start below the day's peak equity */
+  "[risk:daily-peak]\n"
+  "plugin=risk-drawdown\n"
+  "daily_loss_pct=5\n"
+  "daily_anchor=day_peak\n"
+  "\n"
+  "[risk:daily-peak-anchor]\n"
+  "plugin=risk-drawdown\n"
+  "daily_loss_pct=5\n"
+  "daily_anchor=day_peak\n"
+  "daily_loss_basis=anchor\n"
+  "\n"
   /* DL-5: Topstep-style soft limit */
   "[risk:daily-pause]\n"
   "plugin=risk-drawdown\n"
@@ -167,6 +187,7 @@ host_up (void)
   ArbRiskTestHost *h = arb_risk_test_host_new (groups);
   arb_risk_test_quote (h, BTC, "49990", "50000");
   arb_risk_test_quote (h, ETH, "1999", "2000");
+  arb_risk_test_quote (h, SOL, "149.95", "150");
   return h;
 }
 
@@ -218,10 +239,10 @@ assert_floor (ArbRiskTestHost *h, const char *instance, ArbAccount *a, const cha
 /* ---- the overall loss ------------------------------------------------------ */
 
 typedef struct {
-  const char *day_balance;  /* the anchors of a new day, or NULL for the same day */
+  const char *day_balance;  /* a new day that the last one ended at, or NULL for the same day */
   const char *day_equity;
   const char *hwm;          /* the host's equity high-water mark, or NULL */
-  const char *peak_balance; /* a mark at this balance first, or NULL */
+  const char *peak_balance; /* the host marks this balance first, or NULL */
   const char *floor;
   const char *lock;         /* evidence "lock" */
 } Step;
@@ -236,12 +257,14 @@ run_steps (ArbRiskTestHost *h, const char *instance, ArbAccount *a, const Step *
 
       g_test_message ("%s step %u: floor %s", instance, i, s->floor);
       if (s->day_balance != NULL)
-        arb_risk_test_set_day_anchors (a, s->day_balance, s->day_equity);
+        arb_risk_test_new_day (h, a, s->day_balance, s->day_equity);
       if (s->hwm != NULL)
         a->row->equity_hwm = arb_risk_test_decimal (s->hwm);
       if (s->peak_balance != NULL)
         {
+          /* the host's marker sees it (and keeps the balance high-water mark) */
           arb_risk_test_set_balance (a, s->peak_balance);
+          arb_risk_test_host_mark (h, a);
           arb_risk_test_mark (h, instance, a, &v);
           g_assert_false (v.breach);
           arb_risk_verdict_clear (&v);
@@ -420,7 +443,7 @@ test_trailing_eod_lock (void)
   /* without a lock, the same days would have moved it to 50,500 */
   {
     ArbAccount *b = account_new (h, "b1", "p50");
-    arb_risk_test_set_day_anchors (b, "52500", "52400");
+    arb_risk_test_new_day (h, b, "52500", "52400");
     assert_floor (h, "risk:eod", b, "max_loss", "47500", &v); /* 10%: 52,500 − 5,000 */
     arb_risk_verdict_clear (&v);
   }
@@ -563,7 +586,7 @@ test_daily_anchors (void)
       ArbRiskVerdict v;
 
       g_test_message ("%s anchors %s / %s: floor %s", r->instance, r->day_balance, r->day_equity, r->floor);
-      arb_risk_test_set_day_anchors (a, r->day_balance, r->day_equity);
+      arb_risk_test_new_day (h, a, r->day_balance, r->day_equity);
       assert_floor (h, r->instance, a, "daily_loss", r->floor, &v);
       g_assert_cmpstr (arb_risk_test_evidence (&v, "anchor"), ==, anchor);
       g_assert_cmpstr (arb_risk_test_evidence (&v, "mode"), ==, "fail");
@@ -578,7 +601,7 @@ test_daily_message (void)
   ArbAccount *a = account_new (h, "a1", "p");
   ArbRiskVerdict v;
 
-  arb_risk_test_set_day_anchors (a, "98000", "99500");
+  arb_risk_test_new_day (h, a, "98000", "99500");
   assert_floor (h, "risk:daily-max-anchor", a, "daily_loss", "94525", &v);
   g_assert_cmpstr (v.message, ==,
                    "equity 94525.00 is at or below the daily loss floor 94525.00 (max(day-start balance, equity) "
@@ -590,7 +613,7 @@ test_daily_message (void)
   arb_risk_verdict_clear (&v);
 
   /* both rules breached: the overall loss is reported (it fails for good) */
-  arb_risk_test_set_day_anchors (a, "100000", "100000");
+  arb_risk_test_new_day (h, a, "100000", "100000");
   arb_risk_test_set_balance (a, "89000");
   arb_risk_test_mark (h, "risk:both", a, &v);
   g_assert_cmpstr (v.rule, ==, "max_loss");
@@ -601,41 +624,189 @@ test_daily_message (void)
   arb_risk_verdict_clear (&v);
 }
 
-/* DL-5: the soft daily limit, reported as rule daily_loss_pause, then orders
- * refused until the host takes new anchors */
+/* DL-4, HyroTrader: floor = the day's peak equity − 5% of the start. Their
+ * example: equity 110,000 → 105,000 on 100,000 breaches. The peak is the
+ * host's (arb_account_view_get_day_high_equity): its marker raises it on
+ * every mark, its daily reset starts it again from the equity then. */
+static void
+test_daily_peak (void)
+{
+  g_autoptr(ArbRiskTestHost) h = host_up ();
+  ArbAccount *a = account_new (h, "a1", "p");
+  ArbAccount *b = account_new (h, "b1", "p");
+  ArbOrderView order;
+  ArbRiskVerdict v;
+  char buf[ARB_DECIMAL_BUFSIZE];
+
+  /* the day starts at 100,000: floor 95,000 */
+  arb_risk_test_new_day (h, a, "100000", "100000");
+  assert_floor (h, "risk:daily-peak", a, "daily_loss", "95000", &v);
+  g_assert_cmpstr (arb_risk_test_evidence (&v, "anchor"), ==, "100000.00000000");
+  arb_risk_verdict_clear (&v);
+
+  /* long 2 BTC from 50,000 on a balance of 100,000: at the bid 55,000 the
+   * host marks equity 110,000, the day's peak */
+  arb_risk_test_set_balance (a, "100000");
+  arb_risk_test_add_position (h, a, BTC, TRUE, "2", "50000");
+  arb_risk_test_quote (h, BTC, "55000", "55010");
+  arb_risk_test_host_mark (h, a);
+  g_assert_cmpstr (arb_decimal_format (a->row->day_high_equity, buf), ==, "110000.00000000");
+  /* at the peak, an order may lose up to the 5,000 of room, not reach it:
+   * 5 ETH at 2,000 (no fee, no slippage) with a stop at 1,000.00000001
+   * loses 4,999.99999995, with a stop at 1,000 exactly 5,000 */
+  arb_risk_test_order (h, a, ETH, TRUE, "5", "1000.00000001", &order);
+  arb_risk_test_check (h, "risk:daily-peak", a, &order, &v);
+  g_assert_cmpint (v.rejection, ==, 0);
+  arb_risk_verdict_clear (&v);
+  arb_risk_test_order (h, a, ETH, TRUE, "5", "1000", &order);
+  arb_risk_test_check (h, "risk:daily-peak", a, &order, &v);
+  g_assert_cmpint (v.rejection, ==, ARB_RISK_REJECT_DRAWDOWN);
+  g_assert_cmpstr (v.message, ==,
+                   "the order's worst case would take equity to 105000.00 (equity 110000.00 − loss 5000.00; |entry "
+                   "2000.00 − stop 1000.00| × 5 = 5000.00 + opening fee 0.00 + closing fee at the stop 0.00), at or "
+                   "below the daily loss floor 105000.00 (the day's peak equity 110000.00 − 5% of start (5000.00) = "
+                   "105000.00)");
+  arb_risk_verdict_clear (&v);
+  /* bid 52,500.00000001: equity 105,000.00000002, floor 110,000 − 5,000 */
+  arb_risk_test_quote (h, BTC, "52500.00000001", "52510");
+  arb_risk_test_mark (h, "risk:daily-peak", a, &v);
+  g_assert_false (v.breach);
+  arb_risk_verdict_clear (&v);
+  /* the same equity is far above a floor from the day-start balance (95,000) */
+  arb_risk_test_mark (h, "risk:daily-balance", a, &v);
+  g_assert_false (v.breach);
+  arb_risk_verdict_clear (&v);
+  /* bid 52,500: equity 105,000, on the floor, by unrealised loss alone */
+  arb_risk_test_quote (h, BTC, "52500", "52510");
+  arb_risk_test_mark (h, "risk:daily-peak", a, &v);
+  g_assert_true (v.breach);
+  g_assert_cmpstr (v.rule, ==, "daily_loss");
+  g_assert_cmpstr (v.message, ==,
+                   "equity 105000.00 is at or below the daily loss floor 105000.00 (the day's peak equity 110000.00 − "
+                   "5% of start (5000.00) = 105000.00)");
+  g_assert_cmpstr (arb_risk_test_evidence (&v, "dayAnchor"), ==, "day_peak");
+  g_assert_cmpstr (arb_risk_test_evidence (&v, "anchor"), ==, "110000.00000000");
+  g_assert_cmpstr (arb_risk_test_evidence (&v, "dayHighEquity"), ==, "110000.00000000");
+  g_assert_cmpstr (arb_risk_test_evidence (&v, "dayStartEquity"), ==, "100000.00000000");
+  g_assert_cmpstr (arb_risk_test_evidence (&v, "floor"), ==, "105000.00000000");
+  g_assert_cmpstr (arb_risk_test_evidence (&v, "unrealizedPnl"), ==, "5000.00000000");
+  arb_risk_verdict_clear (&v);
+  /* daily_loss_basis=anchor: 5% of the peak, 5,500: floor 104,500 */
+  arb_risk_test_mark (h, "risk:daily-peak-anchor", a, &v);
+  g_assert_false (v.breach);
+  arb_risk_verdict_clear (&v);
+
+  /* the next day starts from the equity at the reset, whatever the peak
+   * before: ended at 103,000, floor 98,000; a balance that rises to
+   * 104,000 (a close in profit) raises it to 99,000, and it stays there
+   * when the balance falls back */
+  {
+    static const struct {
+      const char *balance, *floor_initial, *floor_anchor;
+    } rows[] = {
+      { "103000", "98000", "97850" },  /* 103,000 − 5,150 */
+      { "104000", "99000", "98800" },  /* 104,000 − 5,200 */
+      { "103500", "99000", "98800" },
+    };
+    arb_risk_test_new_day (h, b, "103000", "103000");
+    for (guint i = 0; i < G_N_ELEMENTS (rows); i++)
+      {
+        arb_risk_test_set_balance (b, rows[i].balance);
+        arb_risk_test_host_mark (h, b);
+        assert_floor (h, "risk:daily-peak", b, "daily_loss", rows[i].floor_initial, &v);
+        arb_risk_verdict_clear (&v);
+        arb_risk_test_set_balance (b, rows[i].balance);
+        assert_floor (h, "risk:daily-peak-anchor", b, "daily_loss", rows[i].floor_anchor, &v);
+        arb_risk_verdict_clear (&v);
+      }
+    /* the reset: the peak starts again from the equity then, 99,500 */
+    arb_risk_test_new_day (h, b, "99500", "99500");
+    assert_floor (h, "risk:daily-peak", b, "daily_loss", "94500", &v);
+    arb_risk_verdict_clear (&v);
+  }
+}
+
+/* DL-5: the soft daily limit is a pause verdict: the host closes the
+ * positions and refuses orders until the next daily reset (the host's
+ * lifecycle tests check that part); the plugin itself keeps nothing */
 static void
 test_daily_pause (void)
 {
   g_autoptr(ArbRiskTestHost) h = host_up ();
   ArbAccount *a = account_new (h, "a1", "p");
+  ArbProgram *program = arb_trading_get_program (h->host->trading, "p");
+  g_autofree char *above = one_step_above ("95000");
+  g_autofree char *message = NULL;
+  g_autofree char *when = NULL;
   ArbOrderView order;
   ArbRiskVerdict v;
+  gint64 next;
 
-  /* a small ETH order: 0.1 × 200 = 20 at the stop */
+  arb_risk_test_set_balance (a, above);
+  arb_risk_test_mark (h, "risk:daily-pause", a, &v);
+  g_assert_false (v.breach);
+  g_assert_false (v.pause);
+  arb_risk_verdict_clear (&v);
+
+  arb_risk_test_set_balance (a, "95000");
+  arb_risk_test_mark (h, "risk:daily-pause", a, &v);
+  next = arb_program_next_day_start (program, arb_now_us ());
+  {
+    g_autoptr(GDateTime) t = g_date_time_new_from_unix_utc (next / G_USEC_PER_SEC);
+    when = g_date_time_format (t, "%Y-%m-%dT%H:%M:%SZ");
+  }
+  message = g_strdup_printf ("equity 95000.00 is at or below the daily loss floor 95000.00 (day-start balance "
+                             "100000.00 − 5%% of start (5000.00) = 95000.00); trading pauses until the next daily "
+                             "reset, %s",
+                             when);
+  /* not a breach: the assessment goes on */
+  g_assert_false (v.breach);
+  g_assert_true (v.pause);
+  g_assert_cmpint (v.pause_until_us, ==, next);
+  g_assert_cmpstr (v.rule, ==, "daily_loss_pause");
+  g_assert_cmpstr (v.message, ==, message);
+  g_assert_cmpstr (arb_risk_test_evidence (&v, "mode"), ==, "pause");
+  g_assert_cmpstr (arb_risk_test_evidence (&v, "pausedUntil"), ==, when);
+  g_assert_cmpstr (arb_risk_test_evidence (&v, "floor"), ==, "95000.00000000");
+  arb_risk_verdict_clear (&v);
+
+  /* the plugin refuses nothing itself: the host's pause does (it never asks
+   * a paused assessment's rules); an order that fits is allowed */
+  arb_risk_test_set_balance (a, "99000");
   arb_risk_test_order (h, a, ETH, TRUE, "0.1", "1800", &order);
   arb_risk_test_check (h, "risk:daily-pause", a, &order, &v);
   g_assert_cmpint (v.rejection, ==, 0);
   arb_risk_verdict_clear (&v);
 
-  assert_floor (h, "risk:daily-pause", a, "daily_loss_pause", "95000", &v);
-  g_assert_cmpstr (v.message, ==,
-                   "equity 95000.00 is at or below the daily loss floor 95000.00 (day-start balance 100000.00 − 5% of "
-                   "start (5000.00) = 95000.00); trading pauses until the next daily reset");
-  g_assert_cmpstr (arb_risk_test_evidence (&v, "mode"), ==, "pause");
+  /* the overall floor of the same instance still fails for good: a breach,
+   * not a pause */
+  arb_risk_test_set_balance (a, "89000");
+  arb_risk_test_mark (h, "risk:both", a, &v);
+  g_assert_true (v.breach);
+  g_assert_false (v.pause);
   arb_risk_verdict_clear (&v);
+}
 
-  /* equity back above the floor: still paused today */
-  arb_risk_test_set_balance (a, "99000");
-  arb_risk_test_check (h, "risk:daily-pause", a, &order, &v);
-  g_assert_cmpint (v.rejection, ==, ARB_RISK_REJECT_DRAWDOWN);
-  g_assert_cmpstr (v.message, ==,
-                   "trading is paused until the next daily reset: equity reached the daily loss floor 95000.00 today");
+/* What a restarted host loads from the store is all the plugin needs: a
+ * fresh instance that has never seen the assessment gets the end-of-day
+ * high and the balance high-water mark from the host. */
+static void
+test_restart (void)
+{
+  g_autoptr(ArbRiskTestHost) h = host_up ();
+  ArbAccount *a = account_new (h, "a1", "p");
+  ArbAccount *b = account_new (h, "b1", "p");
+  ArbRiskVerdict v;
+
+  /* as the loader reads them from the lifecycle column */
+  a->row->eod_high_balance = arb_risk_test_decimal ("104000");
+  a->row->eod_high_equity = arb_risk_test_decimal ("103500");
+  assert_floor (h, "risk:eod", a, "max_loss", "94000", &v);
   arb_risk_verdict_clear (&v);
-
-  /* the reset: new anchors, a new day */
-  arb_risk_test_set_day_anchors (a, "99000", "99000");
-  arb_risk_test_check (h, "risk:daily-pause", a, &order, &v);
-  g_assert_cmpint (v.rejection, ==, 0);
+  assert_floor (h, "risk:eod-equity", a, "max_loss", "93500", &v);
+  arb_risk_verdict_clear (&v);
+  b->row->balance_hwm = arb_risk_test_decimal ("105000");
+  assert_floor (h, "risk:intraday-balance", b, "max_loss", "97000", &v);
   arb_risk_verdict_clear (&v);
 }
 
@@ -708,6 +879,17 @@ test_check_order (void)
       "floor 90000.00 (static: start 100000.00 − 10% of start (10000.00) = 90000.00)" },
     /* breach_at=lt: onto the floor is allowed, past it is not */
     { "risk:static-lt", ETH, TRUE, "50", "1800", NULL },
+    /* SOL slips 5 bps: the close at the stop fills at 140 × 0.9995 =
+     * 139.93, entry 150 × 1.0005 = 150.075: 960 × 10.145 = 9,739.20 + 144.072
+     * + 134,332.80 × 0.001 = 134.3328: 10,017.6048 (without the slippage of
+     * the close, 9,950.472: allowed) */
+    { "risk:static", SOL, TRUE, "960", "140",
+      "the order's worst case would take equity to 89982.3952 (equity 100000.00 − loss 10017.6048; |entry 150.075 − "
+      "stop 140.00 less 5 bps slippage 139.93| × 960 = 9739.20 + opening fee 144.072 + closing fee at the stop "
+      "134.3328), at or below the max-loss floor 90000.00 (static: start 100000.00 − 10% of start (10000.00) = "
+      "90000.00)" },
+    /* 950 × 10.145 = 9,637.75 + 142.57125 + 132.9335 = 9,913.25475: 90,086.74525 */
+    { "risk:static", SOL, TRUE, "950", "140", NULL },
     { "risk:static-lt", ETH, TRUE, "50", "1799.99999999",
       "the order's worst case would take equity to 89999.9999995 (equity 100000.00 − loss 10000.0000005; |entry "
       "2000.00 − stop 1799.99999999| × 50 = 10000.0000005 + opening fee 0.00 + closing fee at the stop 0.00), below "
@@ -853,7 +1035,9 @@ main (int argc, char **argv)
   g_test_add_func ("/risk-drawdown/max-loss/trailing-variants", test_trailing_variants);
   g_test_add_func ("/risk-drawdown/daily/anchors", test_daily_anchors);
   g_test_add_func ("/risk-drawdown/daily/message", test_daily_message);
+  g_test_add_func ("/risk-drawdown/daily/day-peak", test_daily_peak);
   g_test_add_func ("/risk-drawdown/daily/pause", test_daily_pause);
+  g_test_add_func ("/risk-drawdown/restart", test_restart);
   g_test_add_func ("/risk-drawdown/check-order", test_check_order);
   g_test_add_func ("/risk-drawdown/reports", test_reports);
   g_test_add_func ("/risk-drawdown/out-of-range", test_out_of_range);

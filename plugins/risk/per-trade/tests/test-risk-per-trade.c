@@ -8,14 +8,16 @@
  *
  * The program: starting balance 100,000, leverage 10. Crypto fills at the
  * quote (slippage 0) with a 10 bps fee, except ETH-USD (0 bps, so a risk
- * can sit exactly on a limit); prediction fills at the ask with 20 bps.
- * Quotes: BTC-USD 49,990 / 50,000, ETH-USD 1,999 / 2,000, polymarket:1001
- * 0.18 / 0.19. */
+ * can sit exactly on a limit) and SOL-USD (5 bps of slippage, which the
+ * close at the stop suffers too); prediction fills at the ask with 20 bps.
+ * Quotes: BTC-USD 49,990 / 50,000, ETH-USD 1,999 / 2,000, SOL-USD 149.95 /
+ * 150, polymarket:1001 0.18 / 0.19. */
 
 #include "arb-risk-test-host.h"
 
 #define BTC  "crypto:BTC-USD"
 #define ETH  "crypto:ETH-USD"
+#define SOL  "crypto:SOL-USD"
 #define POLY "polymarket:1001"
 
 static const char groups[] =
@@ -36,6 +38,9 @@ static const char groups[] =
   "\n"
   "[market:crypto:ETH-USD]\n"
   "fee_bps=0\n"
+  "\n"
+  "[market:crypto:SOL-USD]\n"
+  "slippage_bps=5\n"
   "\n"
   "[risk:initial]\n"
   "plugin=risk-per-trade\n"
@@ -61,6 +66,22 @@ static const char groups[] =
   "max_risk_per_trade_pct=2\n"
   "require_stop_loss=true\n"
   "\n"
+  "[risk:slip]\n"
+  "plugin=risk-per-trade\n"
+  "max_risk_per_trade_pct=1.05\n"
+  "\n"
+  "[risk:slip-tight]\n"
+  "plugin=risk-per-trade\n"
+  "max_risk_per_trade_pct=1.04\n"
+  "\n"
+  "[risk:tiny]\n"
+  "plugin=risk-per-trade\n"
+  "max_risk_per_trade_pct=0.01\n"
+  "\n"
+  "[risk:micro]\n"
+  "plugin=risk-per-trade\n"
+  "max_risk_per_trade_pct=0.0004\n"
+  "\n"
   "[risk:zero]\n"
   "plugin=risk-per-trade\n"
   "max_risk_per_trade_pct=0\n";
@@ -80,6 +101,7 @@ host_up (void)
   ArbRiskTestHost *h = arb_risk_test_host_new (groups);
   arb_risk_test_quote (h, BTC, "49990", "50000");
   arb_risk_test_quote (h, ETH, "1999", "2000");
+  arb_risk_test_quote (h, SOL, "149.95", "150");
   arb_risk_test_quote (h, POLY, "0.18", "0.19");
   return h;
 }
@@ -208,6 +230,49 @@ test_equity (void)
   run_cases (h, a, cases, G_N_ELEMENTS (cases));
 }
 
+/* the close at the stop fills as the host fills a close: a long sells at
+ * stop × (1 − 5 bps) rounded down, a short buys at stop × (1 + 5 bps)
+ * rounded up; the limit is 1.05% of 100,000 = 1,050 */
+static void
+test_slippage (void)
+{
+  static const Case cases[] = {
+    /* buy 100: entry 150 × 1.0005 = 150.075, fee 15,007.50 × 0.001 =
+     * 15.0075; the stop fills at 140 × 0.9995 = 139.93: 100 × 10.145 =
+     * 1,014.50 + 15.0075 + 13,993 × 0.001 = 13.993: 1,043.5005 (at the
+     * stop itself it would be 1,007.50 + 15.0075 + 14: 1,036.5075) */
+    { "risk:slip", SOL, TRUE, "100", "140", NULL },
+    /* so 1.04% (1,040) refuses it, though the stop itself is 3.4925 inside */
+    { "risk:slip-tight", SOL, TRUE, "100", "140",
+      "risk 1043.5005 exceeds 1.04% of initial balance 100000.00 = 1040.00 (|entry 150.075 − stop 140.00 less 5 bps "
+      "slippage 139.93| × 100 = 1014.50 + opening fee 15.0075 + closing fee at the stop 13.993)" },
+    /* sell 100: entry 149.95 × 0.9995 = 149.875025, fee 14.9875025; the
+     * stop fills at 160 × 1.0005 = 160.08: 100 × 10.204975 = 1,020.4975 +
+     * 16,008 × 0.001 = 16.008: 1,051.4930025 */
+    { "risk:slip", SOL, FALSE, "100", "160",
+      "risk 1051.4930025 exceeds 1.05% of initial balance 100000.00 = 1050.00 (|entry 149.875025 − stop 160.00 plus "
+      "5 bps slippage 160.08| × 100 = 1020.4975 + opening fee 14.9875025 + closing fee at the stop 16.008)" },
+    /* rounded against the trader: 140.00000003 × 0.9995 = 139.930000029985,
+     * down to 139.93000002; 150.075 − 139.93000002 = 10.14499998 + 0.150075
+     * + 0.13993000002 up to 0.13993001: 10.43500499, over 0.01% = 10 */
+    { "risk:tiny", SOL, TRUE, "1", "140.00000003",
+      "risk 10.43500499 exceeds 0.01% of initial balance 100000.00 = 10.00 (|entry 150.075 − stop 140.00000003 less "
+      "5 bps slippage 139.93000002| × 1 = 10.14499998 + opening fee 0.150075 + closing fee at the stop 0.13993001)" },
+    /* a short, sell 1: 150.00000001 × 1.0005 = 150.075000010005, up to
+     * 150.07500002; |149.875025 − 150.07500002| = 0.19997502 + the opening
+     * fee 0.149875025 up to 0.14987503 + 0.15007500002 up to 0.15007501 =
+     * 0.49992506, over 0.0004% = 0.40 */
+    { "risk:micro", SOL, FALSE, "1", "150.00000001",
+      "risk 0.49992506 exceeds 0.0004% of initial balance 100000.00 = 0.40 (|entry 149.875025 − stop 150.00000001 "
+      "plus 5 bps slippage 150.07500002| × 1 = 0.19997502 + opening fee 0.14987503 + closing fee at the stop "
+      "0.15007501)" },
+  };
+  g_autoptr(ArbRiskTestHost) h = host_up ();
+  ArbAccount *a = arb_risk_test_add_account (h, &(ArbRiskTestAccount){ .id = "a1", .program = "p" });
+
+  run_cases (h, a, cases, G_N_ELEMENTS (cases));
+}
+
 static void
 test_require_stop_loss (void)
 {
@@ -241,6 +306,7 @@ main (int argc, char **argv)
   g_test_add_func ("/risk-per-trade/basis/initial", test_initial);
   g_test_add_func ("/risk-per-trade/basis/balance", test_balance);
   g_test_add_func ("/risk-per-trade/basis/equity", test_equity);
+  g_test_add_func ("/risk-per-trade/slippage-at-the-stop", test_slippage);
   g_test_add_func ("/risk-per-trade/require-stop-loss", test_require_stop_loss);
   g_test_add_func ("/risk-per-trade/config", test_config);
   return g_test_run ();
