@@ -18,6 +18,9 @@ void       arb_marker_free (ArbMarker *marker);
 void       arb_marker_on_quote (ArbMarker *marker, const char *market);
 /* takes the day anchors of every account whose trading day has changed */
 void       arb_marker_take_day_anchors (ArbMarker *marker);
+/* fails the active assessments past max_days or inactivity_days (a timer
+ * runs it every minute) */
+void       arb_marker_check_time_rules (ArbMarker *marker);
 guint64    arb_marker_get_marks (ArbMarker *marker);
 /* a market status change: a resolved or voided market settles its positions */
 void       arb_marker_on_status (ArbMarker *marker, const char *market, ArbMarketState state,

@@ -307,7 +307,13 @@ fail_by_time (ArbMarker *m, ArbAccount *account, const char *rule, const char *r
 static gboolean
 check_time_rules (gpointer data)
 {
-  ArbMarker *m = data;
+  arb_marker_check_time_rules (data);
+  return G_SOURCE_CONTINUE;
+}
+
+void
+arb_marker_check_time_rules (ArbMarker *m)
+{
   g_autoptr(GPtrArray) accounts = arb_trading_list_accounts (m->trading, NULL);
   gint64 now = arb_now_us ();
 
@@ -334,7 +340,6 @@ check_time_rules (gpointer data)
           fail_by_time (m, account, "inactivity_days", reason, now);
         }
     }
-  return G_SOURCE_CONTINUE;
 }
 
 static void
@@ -342,6 +347,9 @@ evaluate (ArbMarker *m, ArbAccount *account, const char *market, const ArbQuote 
 {
   ArbProgram *program = arb_trading_get_program (m->trading, account->row->program);
   ArbAccountView view;
+  ArbRiskVerdict pause;
+  gboolean has_pause = FALSE, paused = FALSE;
+  g_autofree char *pause_instance = NULL;
   g_autoptr(GError) error = NULL;
   gboolean ok = market != NULL ? arb_account_view_init_after_mark (&view, m->trading, account, market, quote, &error)
                                : arb_account_view_init (&view, m->trading, account, &error);
@@ -374,6 +382,7 @@ evaluate (ArbMarker *m, ArbAccount *account, const char *market, const ArbQuote 
       g_autofree char *name = g_strdup_printf ("risk:%s", program->risk[i]);
       ArbInstance *inst = arb_host_find_instance (m->host, name);
       ArbRiskVerdict verdict;
+      gboolean keep = FALSE;
 
       if (inst == NULL || !arb_instance_is_up (inst))
         continue; /* orders are refused meanwhile; a mark cannot fail anyone on a rule that is down */
@@ -385,17 +394,16 @@ evaluate (ArbMarker *m, ArbAccount *account, const char *market, const ArbQuote 
         }
       else if (verdict.pause)
         {
-          g_autofree char *evidence = NULL;
-          g_autofree char *reason = g_strdup_printf ("%s: %s", verdict.rule, verdict.message != NULL ? verdict.message : "pause");
-          if (account->row->paused_until_us < verdict.pause_until_us)
+          /* a soft limit: the first one is kept, and taken once every rule
+           * has been asked, so that a breach of a later rule still fails
+           * the assessment rather than pausing it */
+          paused = TRUE;
+          if (!has_pause && account->row->paused_until_us < verdict.pause_until_us)
             {
-              evidence = breach_evidence (m, account, &view, name, &verdict);
-              remember (m->failing, account->row->id, now);
-              arb_log_for (inst->name, NULL, G_LOG_LEVEL_MESSAGE, reason);
-              arb_saga_pause_by_rule (m->saga, account, verdict.pause_until_us, reason, evidence, NULL);
+              pause = verdict;
+              pause_instance = g_strdup (name);
+              has_pause = keep = TRUE;
             }
-          arb_risk_verdict_clear (&verdict);
-          return;
         }
       else if (verdict.breach)
         {
@@ -407,11 +415,26 @@ evaluate (ArbMarker *m, ArbAccount *account, const char *market, const ArbQuote 
           arb_log_for (inst->name, NULL, G_LOG_LEVEL_MESSAGE, reason);
           arb_saga_set_status_by_rule (m->saga, account, ARB_ASSESSMENT_FAILED, reason, evidence, TRUE, NULL);
           arb_risk_verdict_clear (&verdict);
+          if (has_pause)
+            arb_risk_verdict_clear (&pause);
           return;
         }
-      arb_risk_verdict_clear (&verdict);
+      if (!keep)
+        arb_risk_verdict_clear (&verdict);
     }
-  check_pass (m, account, program, &view.value, now);
+  if (has_pause)
+    {
+      g_autofree char *evidence = breach_evidence (m, account, &view, pause_instance, &pause);
+      g_autofree char *reason = g_strdup_printf ("%s: %s", pause.rule, pause.message != NULL ? pause.message : "pause");
+      remember (m->failing, account->row->id, now);
+      arb_log_for (pause_instance, NULL, G_LOG_LEVEL_MESSAGE, reason);
+      arb_saga_pause_by_rule (m->saga, account, pause.pause_until_us, reason, evidence, NULL);
+      arb_risk_verdict_clear (&pause);
+      return;
+    }
+  /* no pass while a soft limit holds */
+  if (!paused)
+    check_pass (m, account, program, &view.value, now);
 }
 
 void
