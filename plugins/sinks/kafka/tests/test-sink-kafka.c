@@ -566,7 +566,8 @@ test_timeout_fails (Fixture *fx, gconstpointer data)
   g_autoptr(GPtrArray) got = NULL;
   guint seq = 1;
 
-  host_up (fx, "delivery_timeout=1s\nmarket_delivery_timeout=1s\ndown_after=500ms\n");
+  host_up (fx, "delivery_timeout=1s\nmarket_delivery_timeout=1s\ndown_after=500ms\n"
+               "librdkafka=reconnect.backoff.max.ms=500\n");
   g_assert_true (wait_for (fx, health_is, GINT_TO_POINTER (ARB_HEALTH_OK)));
   mock_command (fx, "down-all");
   for (guint i = 0; i < 10; i++)
@@ -580,6 +581,8 @@ test_timeout_fails (Fixture *fx, gconstpointer data)
   g_assert_cmpint (arb_instance_get_health (instance (fx)), !=, ARB_HEALTH_OK);
 
   mock_command (fx, "up-all");
+  /* back, before the next events get their one second */
+  g_assert_true (wait_for (fx, health_is, GINT_TO_POINTER (ARB_HEALTH_OK)));
   g_ptr_array_set_size (fx->sent, 0);
   for (guint i = 0; i < 5; i++)
     publish (fx, "trade.executed", "asm-a", seq++);
