@@ -57,6 +57,8 @@ typedef struct {
   GPtrArray  *frames;         /* owned: WsFrame */
   double      speed;
   GHashTable *replies;        /* owned: text → reply */
+  GPtrArray  *reply_matches;  /* owned: needle, reply, needle, reply … */
+  gboolean    restamp;        /* text frames get the clock's time */
   guint       sessions;
   guint       frames_sent;
   GPtrArray  *received;       /* owned: char * */
@@ -81,10 +83,25 @@ struct _FakeUpstream {
   gint64        frozen_all_us;
   gint64        clock_us;      /* 0: real time */
   guint         unrouted;      /* requests for a path without a route */
+  GPtrArray    *auths;         /* FakeAuth: checks before any handler */
+  guint         auth_refusals;
 
   GPtrArray    *held;          /* server thread: SoupServerMessage paused by HANG */
   GPtrArray    *sessions;      /* server thread: WsSession */
 };
+
+typedef struct {
+  char         *prefix; /* owned */
+  FakeAuthFunc  func;
+  gpointer      data;
+} FakeAuth;
+
+static void
+fake_auth_free (FakeAuth *a)
+{
+  g_free (a->prefix);
+  g_free (a);
+}
 
 static void
 ws_frame_free (WsFrame *f)
@@ -107,6 +124,7 @@ route_free (Route *r)
   g_clear_pointer (&r->last_headers, g_hash_table_unref);
   g_clear_pointer (&r->frames, g_ptr_array_unref);
   g_clear_pointer (&r->replies, g_hash_table_unref);
+  g_clear_pointer (&r->reply_matches, g_ptr_array_unref);
   g_clear_pointer (&r->received, g_ptr_array_unref);
   g_free (r);
 }
@@ -128,6 +146,7 @@ route_get (FakeUpstream *fu, const char *path)
       r->replacements = g_ptr_array_new_with_free_func (g_free);
       r->received = g_ptr_array_new_with_free_func (g_free);
       r->replies = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+      r->reply_matches = g_ptr_array_new_with_free_func (g_free);
       g_hash_table_insert (fu->routes, r->path, r);
     }
   return r;
@@ -424,7 +443,15 @@ http_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHas
   const char *name, *value;
 
   g_mutex_lock (&fu->lock);
-  r = g_hash_table_lookup (fu->routes, path);
+  /* a route for this exact query first ("/markets?slug=x"), then the path's */
+  r = NULL;
+  if (g_uri_get_query (uri) != NULL)
+    {
+      g_autofree char *full = g_strdup_printf ("%s?%s", path, g_uri_get_query (uri));
+      r = g_hash_table_lookup (fu->routes, full);
+    }
+  if (r == NULL)
+    r = g_hash_table_lookup (fu->routes, path);
   if (r == NULL || r->ws)
     {
       fu->unrouted++;
@@ -593,6 +620,73 @@ ws_on_timer (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* a server frame as sent: the route's replacements, then (when the route
+ * restamps) every timestamp the providers put in frames set to the clock:
+ * Polymarket's "timestamp":"<ms>", Kalshi's "ts_ms", "ts" (seconds or
+ * RFC 3339) and "time" */
+static char *
+render_frame (FakeUpstream *fu, Route *r, const char *payload)
+{
+  static GRegex *ms_string_re, *ms_re, *s_re, *iso_re;
+  g_autoptr(GString) text = g_string_new (payload);
+  gint64 clock_us;
+
+  for (guint i = 0; i + 1 < r->replacements->len; i += 2)
+    g_string_replace (text, g_ptr_array_index (r->replacements, i), g_ptr_array_index (r->replacements, i + 1), 0);
+  if (!r->restamp)
+    return g_string_free (g_steal_pointer (&text), FALSE);
+  if (g_once_init_enter (&ms_string_re))
+    {
+      ms_re = g_regex_new ("(\"ts_ms\"\\s*:\\s*)[0-9]{13}", G_REGEX_OPTIMIZE, 0, NULL);
+      s_re = g_regex_new ("(\"ts\"\\s*:\\s*)[0-9]{10}(?![0-9])", G_REGEX_OPTIMIZE, 0, NULL);
+      iso_re = g_regex_new ("(\"(?:ts|time)\"\\s*:\\s*\")[0-9]{4}-[0-9]{2}-[0-9]{2}T[^\"]*\"", G_REGEX_OPTIMIZE, 0,
+                            NULL);
+      g_once_init_leave (&ms_string_re, g_regex_new ("(\"timestamp\"\\s*:\\s*\")[0-9]{13}(\")", G_REGEX_OPTIMIZE, 0,
+                                                     NULL));
+    }
+  clock_us = fu->clock_us != 0 ? fu->clock_us : g_get_real_time ();
+  {
+    g_autofree char *ms = g_strdup_printf ("\\g<1>%" G_GINT64_FORMAT "\\g<2>", clock_us / 1000);
+    g_autofree char *ms_bare = g_strdup_printf ("\\g<1>%" G_GINT64_FORMAT, clock_us / 1000);
+    g_autofree char *secs = g_strdup_printf ("\\g<1>%" G_GINT64_FORMAT, clock_us / G_USEC_PER_SEC);
+    g_autofree char *when = iso_time (clock_us);
+    g_autofree char *iso = g_strdup_printf ("\\g<1>%s\"", when);
+    GRegex *res[] = { ms_string_re, ms_re, s_re, iso_re };
+    const char *subs[] = { ms, ms_bare, secs, iso };
+
+    for (guint i = 0; i < G_N_ELEMENTS (res); i++)
+      {
+        char *out = g_regex_replace (res[i], text->str, (gssize) text->len, 0, subs[i], 0, NULL);
+        if (out != NULL)
+          {
+            g_string_assign (text, out);
+            g_free (out);
+          }
+      }
+  }
+  return g_string_free (g_steal_pointer (&text), FALSE);
+}
+
+/* whether @text is a heartbeat the route answers by itself, or such an
+ * answer: the transcript's own copies are not replayed (the live exchange
+ * stands in) and not waited for; under the lock */
+static gboolean
+route_is_heartbeat (Route *r, const char *text, gboolean reply)
+{
+  GHashTableIter it;
+  gpointer key, value;
+
+  if (r == NULL || text == NULL)
+    return FALSE;
+  if (!reply)
+    return g_hash_table_contains (r->replies, text);
+  g_hash_table_iter_init (&it, r->replies);
+  while (g_hash_table_iter_next (&it, &key, &value))
+    if (g_strcmp0 (value, text) == 0)
+      return TRUE;
+  return FALSE;
+}
+
 static void
 ws_advance (WsSession *s)
 {
@@ -600,7 +694,25 @@ ws_advance (WsSession *s)
          && soup_websocket_connection_get_state (s->conn) == SOUP_WEBSOCKET_STATE_OPEN)
     {
       WsFrame *f = g_ptr_array_index (s->frames, s->next);
+      g_autofree char *payload = NULL;
+      gboolean skip, silent;
+      Route *r;
 
+      g_mutex_lock (&s->fu->lock);
+      r = g_hash_table_lookup (s->fu->routes, s->path);
+      silent = r != NULL && (r->fault == FAKE_FAULT_HANG || s->fu->fault_all == FAKE_FAULT_HANG);
+      skip = f->op == WS_TEXT && route_is_heartbeat (r, f->payload, f->dir == WS_S2C);
+      if (f->dir == WS_S2C && f->op == WS_TEXT && !skip && r != NULL)
+        payload = render_frame (s->fu, r, f->payload);
+      g_mutex_unlock (&s->fu->lock);
+
+      if (silent)
+        return; /* a hung upstream: nothing until the fault is cleared and the client speaks */
+      if (skip)
+        {
+          s->next++;
+          continue;
+        }
       if (f->dir == WS_C2S)
         {
           if (f->op == WS_TEXT)
@@ -629,12 +741,12 @@ ws_advance (WsSession *s)
       switch (f->op)
         {
         case WS_TEXT:
-          soup_websocket_connection_send_text (s->conn, f->payload);
+          soup_websocket_connection_send_text (s->conn, payload != NULL ? payload : f->payload);
           g_mutex_lock (&s->fu->lock);
           {
-            Route *r = g_hash_table_lookup (s->fu->routes, s->path);
-            if (r != NULL)
-              r->frames_sent++;
+            Route *rr = g_hash_table_lookup (s->fu->routes, s->path);
+            if (rr != NULL)
+              rr->frames_sent++;
           }
           g_mutex_unlock (&s->fu->lock);
           break;
@@ -645,7 +757,8 @@ ws_advance (WsSession *s)
         case WS_PONG:
         default:
           /* libsoup 3.2 lets a server send no ping of its own choosing;
-           * its keepalive pings and automatic pongs stand in */
+           * its keepalive pings (on for transcripts that have server
+           * pings) and automatic pongs stand in */
           break;
         }
     }
@@ -656,7 +769,8 @@ ws_on_message (SoupWebsocketConnection *conn, gint type, GBytes *message, gpoint
 {
   WsSession *s = data;
   g_autofree char *text = NULL;
-  const char *reply = NULL;
+  g_autofree char *reply = NULL;
+  gboolean counts = TRUE, silent = FALSE;
   Route *r;
 
   if (type != SOUP_WEBSOCKET_DATA_TEXT)
@@ -666,16 +780,29 @@ ws_on_message (SoupWebsocketConnection *conn, gint type, GBytes *message, gpoint
   r = g_hash_table_lookup (s->fu->routes, s->path);
   if (r != NULL)
     {
-      reply = g_hash_table_lookup (r->replies, text);
+      silent = r->fault == FAKE_FAULT_HANG || s->fu->fault_all == FAKE_FAULT_HANG;
+      reply = g_strdup (g_hash_table_lookup (r->replies, text));
       if (reply == NULL)
-        g_ptr_array_add (r->received, g_strdup (text));
+        {
+          g_ptr_array_add (r->received, g_strdup (text));
+          for (guint i = 0; i + 1 < r->reply_matches->len; i += 2)
+            if (strstr (text, g_ptr_array_index (r->reply_matches, i)) != NULL)
+              {
+                reply = render_frame (s->fu, r, g_ptr_array_index (r->reply_matches, i + 1));
+                counts = FALSE;
+                break;
+              }
+        }
+      else
+        counts = FALSE;
     }
   g_mutex_unlock (&s->fu->lock);
+  if (silent)
+    return;
   if (reply != NULL)
-    {
-      soup_websocket_connection_send_text (conn, reply);
-      return;
-    }
+    soup_websocket_connection_send_text (conn, reply);
+  if (!counts)
+    return;
   s->received++;
   if (s->timer == NULL)
     ws_advance (s);
@@ -735,6 +862,16 @@ ws_handler (SoupServer *server, SoupServerMessage *msg, const char *path, SoupWe
   g_mutex_unlock (&fu->lock);
 
   g_ptr_array_add (fu->sessions, s);
+  for (guint i = 0; i < s->frames->len; i++)
+    {
+      WsFrame *f = g_ptr_array_index (s->frames, i);
+      if (f->dir == WS_S2C && f->op == WS_PING)
+        {
+          /* the recorded heartbeats, as real ping control frames */
+          soup_websocket_connection_set_keepalive_interval (conn, 1);
+          break;
+        }
+    }
   g_signal_connect (conn, "message", G_CALLBACK (ws_on_message), s);
   g_signal_connect (conn, "closed", G_CALLBACK (ws_on_closed), s);
   ws_advance (s);
@@ -896,6 +1033,97 @@ load_transcript (const char *path, GError **error)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Before any handler: authentication, and faults of WebSocket routes       */
+
+/* runs on the server's thread once a request is read, before its handler
+ * (libsoup skips the handler, the WebSocket handshake included, once a
+ * status is set here) */
+static void
+on_request_read (SoupServer *server, SoupServerMessage *msg, gpointer data)
+{
+  FakeUpstream *fu = data;
+  GUri *uri = soup_server_message_get_uri (msg);
+  const char *path = g_uri_get_path (uri);
+  g_autoptr(GPtrArray) checks = g_ptr_array_new ();
+  g_autoptr(GHashTable) headers = NULL;
+  SoupMessageHeadersIter iter;
+  const char *name, *value;
+  FakeFault fault = FAKE_FAULT_NONE;
+  int fault_arg = 0;
+  Route *r;
+
+  g_mutex_lock (&fu->lock);
+  for (guint i = 0; i < fu->auths->len; i++)
+    {
+      FakeAuth *a = g_ptr_array_index (fu->auths, i);
+      if (g_str_has_prefix (path, a->prefix))
+        g_ptr_array_add (checks, a);
+    }
+  r = g_hash_table_lookup (fu->routes, path);
+  if (r != NULL && r->ws)
+    {
+      fault = r->fault != FAKE_FAULT_NONE ? r->fault : fu->fault_all;
+      fault_arg = r->fault != FAKE_FAULT_NONE ? r->fault_arg : fu->fault_all_arg;
+      if (fault != FAKE_FAULT_NONE && fault != FAKE_FAULT_HANG)
+        r->requests++;
+    }
+  g_mutex_unlock (&fu->lock);
+
+  if (checks->len > 0)
+    {
+      headers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+      soup_message_headers_iter_init (&iter, soup_server_message_get_request_headers (msg));
+      while (soup_message_headers_iter_next (&iter, &name, &value))
+        g_hash_table_insert (headers, g_ascii_strdown (name, -1), g_strdup (value));
+    }
+  for (guint i = 0; i < checks->len; i++)
+    {
+      FakeAuth *a = g_ptr_array_index (checks, i);
+      guint status = 401;
+      g_autofree char *body = NULL;
+
+      if (a->func (soup_server_message_get_method (msg), path, headers, a->data, &status, &body))
+        continue;
+      g_mutex_lock (&fu->lock);
+      fu->auth_refusals++;
+      g_mutex_unlock (&fu->lock);
+      soup_server_message_set_status (msg, status, phrase (status));
+      soup_server_message_set_response (msg, "application/json; charset=utf-8", SOUP_MEMORY_COPY,
+                                        body != NULL ? body : "{}", body != NULL ? strlen (body) : 2);
+      return;
+    }
+
+  switch (fault)
+    {
+    case FAKE_FAULT_500:
+    case FAKE_FAULT_401:
+    case FAKE_FAULT_403:
+    case FAKE_FAULT_429:
+      {
+        guint status = fault == FAKE_FAULT_500 ? 500 : fault == FAKE_FAULT_401 ? 401 : fault == FAKE_FAULT_403 ? 403 : 429;
+        if (fault == FAKE_FAULT_429 && fault_arg >= 0)
+          {
+            g_autofree char *secs = g_strdup_printf ("%d", fault_arg);
+            soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Retry-After", secs);
+          }
+        soup_server_message_set_status (msg, status, phrase (status));
+        soup_server_message_set_response (msg, "text/plain", SOUP_MEMORY_STATIC, "refused by the fake upstream\n", 29);
+        return;
+      }
+    case FAKE_FAULT_DROP:
+    case FAKE_FAULT_TRUNCATED:
+    case FAKE_FAULT_MALFORMED:
+      send_raw_and_close (msg, NULL, NULL, 0);
+      return;
+    case FAKE_FAULT_NONE:
+    case FAKE_FAULT_HANG:
+    case FAKE_FAULT_STALE:
+    default:
+      return;
+    }
+}
+
+/* ------------------------------------------------------------------------ */
 /* The thread                                                               */
 
 static gpointer
@@ -907,6 +1135,7 @@ server_thread (gpointer data)
 
   g_main_context_push_thread_default (fu->context);
   fu->server = soup_server_new ("server-header", "fake-upstream", NULL);
+  g_signal_connect (fu->server, "request-read", G_CALLBACK (on_request_read), fu);
   soup_server_add_handler (fu->server, NULL, http_handler, fu, NULL);
   if (soup_server_listen_local (fu->server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error))
     {
@@ -961,6 +1190,7 @@ fake_upstream_new (const char *fixtures_dir, GError **error)
   fu->manifests = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) json_node_unref);
   fu->held = g_ptr_array_new ();
   fu->sessions = g_ptr_array_new_with_free_func ((GDestroyNotify) ws_session_free);
+  fu->auths = g_ptr_array_new_with_free_func ((GDestroyNotify) fake_auth_free);
   fu->context = g_main_context_new ();
   fu->loop = g_main_loop_new (fu->context, FALSE);
   fu->thread = g_thread_new ("fake-upstream", server_thread, fu);
@@ -994,6 +1224,7 @@ fake_upstream_free (FakeUpstream *fu)
   g_thread_join (fu->thread);
   g_clear_pointer (&fu->held, g_ptr_array_unref);
   g_clear_pointer (&fu->sessions, g_ptr_array_unref);
+  g_clear_pointer (&fu->auths, g_ptr_array_unref);
   g_hash_table_unref (fu->routes);
   g_hash_table_unref (fu->manifests);
   g_main_loop_unref (fu->loop);
@@ -1294,4 +1525,92 @@ fake_upstream_dup_ws_received (FakeUpstream *fu, const char *path)
     g_strv_builder_add (b, g_ptr_array_index (r->received, i));
   g_mutex_unlock (&fu->lock);
   return g_strv_builder_end (b);
+}
+
+/* ------------------------------------------------------------------------ */
+/* WebSocket control, authentication                                        */
+
+void
+fake_upstream_ws_restamp (FakeUpstream *fu, const char *path, gboolean restamp)
+{
+  Route *r;
+
+  g_mutex_lock (&fu->lock);
+  r = route_get (fu, path);
+  r->restamp = restamp;
+  g_mutex_unlock (&fu->lock);
+}
+
+void
+fake_upstream_ws_reply_containing (FakeUpstream *fu, const char *path, const char *needle, const char *reply)
+{
+  Route *r;
+
+  g_mutex_lock (&fu->lock);
+  r = route_get (fu, path);
+  g_ptr_array_add (r->reply_matches, g_strdup (needle));
+  g_ptr_array_add (r->reply_matches, g_strdup (reply));
+  g_mutex_unlock (&fu->lock);
+}
+
+typedef struct {
+  FakeUpstream *fu;
+  const char   *path;
+  gushort       code;
+  const char   *reason;
+  guint         closed;
+} WsClose;
+
+static gboolean
+ws_close_on_server (gpointer data)
+{
+  WsClose *c = data;
+
+  for (guint i = 0; i < c->fu->sessions->len; i++)
+    {
+      WsSession *s = g_ptr_array_index (c->fu->sessions, i);
+
+      if (g_strcmp0 (s->path, c->path) != 0 || soup_websocket_connection_get_state (s->conn) != SOUP_WEBSOCKET_STATE_OPEN)
+        continue;
+      c->closed++;
+      if (c->code == 0)
+        /* no close frame: the connection just breaks */
+        g_io_stream_close (soup_websocket_connection_get_io_stream (s->conn), NULL, NULL);
+      else
+        soup_websocket_connection_close (s->conn, c->code, c->reason);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+guint
+fake_upstream_ws_close (FakeUpstream *fu, const char *path, gushort code, const char *reason)
+{
+  WsClose c = { fu, path, code, reason, 0 };
+
+  fake_run_on_server (fu, ws_close_on_server, &c);
+  return c.closed;
+}
+
+void
+fake_upstream_set_auth (FakeUpstream *fu, const char *prefix, FakeAuthFunc func, gpointer data)
+{
+  FakeAuth *a = g_new0 (FakeAuth, 1);
+
+  a->prefix = g_strdup (prefix);
+  a->func = func;
+  a->data = data;
+  g_mutex_lock (&fu->lock);
+  g_ptr_array_add (fu->auths, a);
+  g_mutex_unlock (&fu->lock);
+}
+
+guint
+fake_upstream_get_auth_refusals (FakeUpstream *fu)
+{
+  guint n;
+
+  g_mutex_lock (&fu->lock);
+  n = fu->auth_refusals;
+  g_mutex_unlock (&fu->lock);
+  return n;
 }

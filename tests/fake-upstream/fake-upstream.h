@@ -20,6 +20,8 @@
  *   a dropped connection, a truncated body, malformed JSON, stale timestamps.
  *   Error bodies come from the provider's own fixtures where it has one.
  * - Every request is counted per path, and the last query and headers kept.
+ * - Checks before any handler (a provider's request signatures), per path
+ *   prefix, for HTTP and WebSocket handshakes alike.
  *
  * All functions are called from the test's thread; they are thread-safe
  * against the server's.
@@ -81,6 +83,9 @@ char         *fake_upstream_ws_url (FakeUpstream *fu, const char *path);
 
 /* --- HTTP ---------------------------------------------------------------- */
 
+/* A @path with a query ("/markets?slug=x") is a route of its own, matched
+ * on the exact query before the path's route. */
+
 /* GET @path answers @fixture ("coingecko/simple_price_full.json", relative
  * to the fixtures dir) with the status, content type and response headers
  * the provider's manifest.json gives it (200, application/json otherwise).
@@ -117,8 +122,40 @@ char  *fake_upstream_dup_last_header (FakeUpstream *fu, const char *path, const 
 gboolean fake_upstream_serve_ws (FakeUpstream *fu, const char *path, const char *transcript, double speed,
                                  GError **error);
 /* a client text frame equal to @text is answered with @reply at once
- * (Polymarket's "PING" → "PONG") and does not count for the replay */
+ * (Polymarket's "PING" → "PONG") and does not count for the replay. The
+ * transcript's own copies of @text (client) and @reply (server) are then
+ * neither waited for nor replayed: the live exchange stands in for them. */
 void     fake_upstream_ws_reply (FakeUpstream *fu, const char *path, const char *text, const char *reply);
+/* a client text frame containing @needle is answered with @reply (rendered
+ * like a server frame); it is kept in the received frames but does not count
+ * for the replay (Kalshi's get_snapshot → an orderbook_snapshot) */
+void     fake_upstream_ws_reply_containing (FakeUpstream *fu, const char *path, const char *needle,
+                                            const char *reply);
+/* server frames on @path get the clock's time (fake_upstream_set_clock, else
+ * now) in Polymarket's "timestamp" (string ms) and Kalshi's "ts_ms", "ts"
+ * and "time", as they are sent. Replacements (fake_upstream_replace) apply
+ * to the frames of a WebSocket route whether or not it restamps. */
+void     fake_upstream_ws_restamp (FakeUpstream *fu, const char *path, gboolean restamp);
+/* closes every open session on @path with @code and @reason; @code 0
+ * breaks the connection without a close frame. Returns how many. */
+guint    fake_upstream_ws_close (FakeUpstream *fu, const char *path, gushort code, const char *reason);
+/* Faults on a WebSocket path (fake_upstream_set_fault): FAKE_FAULT_HANG
+ * silences its sessions (no frame, no text reply; libsoup still answers
+ * protocol pings); 500, 401, 403 and 429 refuse the handshake with that
+ * status; DROP, TRUNCATED and MALFORMED break the handshake's connection. */
+
+/* --- Authentication --------------------------------------------------------- */
+
+/* On the server's thread, for a request whose path starts with the prefix:
+ * @headers has lower-case names. TRUE lets it through; FALSE answers it with
+ * *@status and *@body (JSON, owned by the fake afterwards) instead of its
+ * handler, WebSocket handshakes included. */
+typedef gboolean (*FakeAuthFunc) (const char *method, const char *path, GHashTable *headers, gpointer data,
+                                  guint *status, char **body);
+/* @data must outlive the fake */
+void     fake_upstream_set_auth (FakeUpstream *fu, const char *prefix, FakeAuthFunc func, gpointer data);
+/* requests refused by a check */
+guint    fake_upstream_get_auth_refusals (FakeUpstream *fu);
 /* WebSocket sessions opened on @path, and server frames sent */
 guint    fake_upstream_get_ws_sessions (FakeUpstream *fu, const char *path);
 guint    fake_upstream_get_ws_frames_sent (FakeUpstream *fu, const char *path);

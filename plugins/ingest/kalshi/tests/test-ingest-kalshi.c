@@ -1,0 +1,8 @@
+#include "arb-ingest-kalshi.c"
+int main (int argc, char **argv);
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  return g_test_run ();
+}
