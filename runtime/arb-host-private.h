@@ -65,6 +65,7 @@ struct _ArbInstance {
 
   gpointer          self;      /* the plugin's state from create */
   gboolean          started;   /* start was called and stop not yet */
+  gboolean          health_reported; /* the plugin reported health since start began */
   GHashTable       *timers;    /* id → GSource; main thread only */
   guint             next_timer_id;
   guint             retry_source;

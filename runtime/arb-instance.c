@@ -237,6 +237,9 @@ arb_instance_set_health (ArbInstance *inst, ArbHealth health, const char *reason
   /* health is the plugin's word on a running instance; the host owns the rest */
   if (state != ARB_INSTANCE_RUNNING && state != ARB_INSTANCE_CREATED)
     return;
+  g_mutex_lock (&inst->state_lock);
+  inst->health_reported = TRUE;
+  g_mutex_unlock (&inst->state_lock);
   set_state (inst, state, health, reason);
 }
 
@@ -361,6 +364,9 @@ call_start (ArbInstance *inst, GError **error)
   start = lifecycle_of (inst).start;
   /* a plugin that reports health during start sees a created instance */
   inst->started = TRUE;
+  g_mutex_lock (&inst->state_lock);
+  inst->health_reported = FALSE;
+  g_mutex_unlock (&inst->state_lock);
   scope = call_begin (inst, "start");
   ok = start (inst->self, error);
   return call_end (&scope, ok, error);
@@ -373,13 +379,11 @@ after_start (ArbInstance *inst, gboolean ok, GError *error)
     {
       g_autofree char *reason = NULL;
       ArbHealth health;
-      /* keep a health the plugin reported during start */
+      /* keep a health the plugin reported during start, DOWN included;
+       * without a report, a started instance is OK */
       g_mutex_lock (&inst->state_lock);
-      health = inst->state == ARB_INSTANCE_CREATED || inst->state == ARB_INSTANCE_RETRYING ? ARB_HEALTH_OK
-                                                                                              : inst->health;
-      if (inst->state == ARB_INSTANCE_CREATED && inst->health != ARB_HEALTH_DOWN)
-        health = inst->health;
-      reason = health == ARB_HEALTH_OK ? NULL : g_strdup (inst->reason);
+      health = inst->health_reported ? inst->health : ARB_HEALTH_OK;
+      reason = inst->health_reported ? g_strdup (inst->reason) : NULL;
       g_mutex_unlock (&inst->state_lock);
       inst->retry_delay_ms = 0;
       set_state (inst, ARB_INSTANCE_RUNNING, health, reason);
