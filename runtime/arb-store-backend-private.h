@@ -18,7 +18,24 @@ typedef enum {
   ARB_STORE_OP_INSERT_OUTBOX,
   ARB_STORE_OP_INSERT_IDEMPOTENCY,
   ARB_STORE_OP_EXPIRE_IDEMPOTENCY,
+  ARB_STORE_OP_INSERT_DELIVERY,
+  ARB_STORE_OP_PRUNE_OUTBOX,
 } ArbStoreOpKind;
+
+typedef struct {
+  char  *event_id;
+  char  *sink;
+  gint64 delivered_us;
+} ArbStoreDelivery;
+
+typedef struct {
+  gint64            before_us;
+  char             *pairs_json; /* [["sink:a","*"],["sink:b","trade.executed"]] */
+  guint             limit;
+  gint64            deleted;    /* set by the backend when the group commits */
+  ArbStorePruneFunc done;
+  gpointer          done_data;
+} ArbStorePrune;
 
 typedef struct {
   ArbStoreOpKind kind;
@@ -30,6 +47,8 @@ typedef struct {
     ArbOutboxRow      *outbox;      /* owned */
     ArbIdempotencyRow *idempotency; /* owned */
     gint64             before_us;   /* EXPIRE_IDEMPOTENCY */
+    ArbStoreDelivery  *delivery;    /* owned */
+    ArbStorePrune     *prune;       /* owned */
   } u;
 } ArbStoreOp;
 
@@ -106,6 +125,11 @@ typedef struct {
   /* (element-type ArbOutboxRow) an assessment's status changes, oldest first */
   GPtrArray *(*list_assessment_events) (gpointer conn, const char *assessment_id, guint limit, GError **error);
   GPtrArray *(*audit_ledger) (gpointer conn, GError **error);
+  /* the relay's reads (arb-outbox.c): (element-type ArbOutboxEntry) and
+   * (element-type ArbOutboxBacklog) */
+  GPtrArray *(*outbox_pending_for_sink) (gpointer conn, const char *sink, gint64 after_pos, guint limit,
+                                         GError **error);
+  GPtrArray *(*outbox_backlog) (gpointer conn, const char *sink, gint64 after_pos, GError **error);
 } ArbStoreBackend;
 
 extern const ArbStoreBackend arb_store_sqlite_backend;

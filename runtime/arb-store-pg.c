@@ -44,6 +44,10 @@ typedef enum {
   ST_LIST_EVENTS,
   ST_OUTBOX_PENDING,
   ST_AUDIT,
+  ST_INSERT_DELIVERY,
+  ST_PRUNE_OUTBOX,
+  ST_OUTBOX_FOR_SINK,
+  ST_OUTBOX_BACKLOG,
   /* the same writes for a whole group at once: one array per column */
   ST_BATCH_INSERT_ASSESSMENT,
   ST_BATCH_UPDATE_ASSESSMENT,
@@ -52,6 +56,7 @@ typedef enum {
   ST_BATCH_UPSERT_POSITION,
   ST_BATCH_INSERT_OUTBOX,
   ST_BATCH_INSERT_IDEMPOTENCY,
+  ST_BATCH_INSERT_DELIVERY,
   N_STATEMENTS
 } Statement;
 
@@ -127,6 +132,33 @@ static const struct {
                  "LEFT JOIN (SELECT assessment_id, SUM(cash_effect) AS total FROM trades GROUP BY assessment_id) t "
                  "ON t.assessment_id = a.id "
                  "WHERE a.balance - a.starting_balance <> COALESCE(t.total, 0) ORDER BY a.id" },
+  /* the outbox relay (doc/outbox.md). A mark for an event that is gone
+   * (pruned: delivered everywhere) or already marked is no error. */
+  [ST_INSERT_DELIVERY] = { "arb_insert_delivery",
+                           "INSERT INTO outbox_delivery (event_id, sink, delivered_at) "
+                           "SELECT $1::text, $2::text, $3::timestamptz "
+                           "WHERE EXISTS (SELECT 1 FROM outbox WHERE id = $1::text) ON CONFLICT DO NOTHING" },
+  /* rows old enough that no subscribed sink lacks; $2 is the JSON array of
+   * [sink, pattern] pairs ("*", "prefix.*" or a type) */
+  /* written so that the plan walks outbox_created_idx and probes
+   * outbox_delivery's key per row, and deletes by pos (= ANY): an IN
+   * (subquery) became a hash join over the whole table, and the inner
+   * NOT EXISTS a hash of all of outbox_delivery */
+  [ST_PRUNE_OUTBOX] = { "arb_prune_outbox",
+                        "DELETE FROM outbox WHERE pos = ANY (ARRAY (SELECT o.pos FROM outbox o "
+                        "WHERE o.created_at < $1 AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements ($2::jsonb) AS s "
+                        "LEFT JOIN outbox_delivery d ON d.event_id = o.id AND d.sink = s->>0 "
+                        "WHERE d.event_id IS NULL AND (s->>1 = o.type OR (substr (s->>1, length (s->>1), 1) = '*' "
+                        "AND substr (o.type, 1, length (s->>1) - 1) = substr (s->>1, 1, length (s->>1) - 1)))) "
+                        "ORDER BY o.created_at LIMIT $3))" },
+  [ST_OUTBOX_FOR_SINK] = { "arb_outbox_for_sink",
+                           "SELECT pos, id, type, key, assessment_id, payload, created_at FROM outbox o "
+                           "WHERE o.pos > $2 AND NOT EXISTS (SELECT 1 FROM outbox_delivery d "
+                           "WHERE d.event_id = o.id AND d.sink = $1) ORDER BY o.pos LIMIT $3" },
+  [ST_OUTBOX_BACKLOG] = { "arb_outbox_backlog",
+                          "SELECT type, count(*), min(created_at) FROM outbox o "
+                          "WHERE o.pos > $2 AND NOT EXISTS (SELECT 1 FROM outbox_delivery d "
+                          "WHERE d.event_id = o.id AND d.sink = $1) GROUP BY type ORDER BY type" },
   /* the parameters are those of the single-row statements, each an array */
   [ST_BATCH_INSERT_ASSESSMENT] = { "arb_batch_insert_assessment",
                                    "INSERT INTO assessments (" ASSESSMENT_COLUMNS ") SELECT * FROM unnest("
@@ -174,6 +206,11 @@ static const struct {
                                     "INSERT INTO idempotency_keys (user_id, key, request_hash, status, body, "
                                     "created_at) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], "
                                     "$4::int4[], $5::text[], $6::timestamptz[])" },
+  [ST_BATCH_INSERT_DELIVERY] = { "arb_batch_insert_delivery",
+                                 "INSERT INTO outbox_delivery (event_id, sink, delivered_at) "
+                                 "SELECT u.e, u.s, u.t FROM unnest($1::text[], $2::text[], $3::timestamptz[]) "
+                                 "AS u (e, s, t) WHERE EXISTS (SELECT 1 FROM outbox o WHERE o.id = u.e) "
+                                 "ON CONFLICT DO NOTHING" },
 };
 
 typedef struct {
@@ -634,6 +671,16 @@ op_params (const ArbStoreOp *op, Params *p)
         p_time (p, r->created_us);
         return ST_INSERT_IDEMPOTENCY;
       }
+    case ARB_STORE_OP_INSERT_DELIVERY:
+      p_text (p, op->u.delivery->event_id);
+      p_text (p, op->u.delivery->sink);
+      p_time (p, op->u.delivery->delivered_us);
+      return ST_INSERT_DELIVERY;
+    case ARB_STORE_OP_PRUNE_OUTBOX:
+      p_time (p, op->u.prune->before_us);
+      p_text (p, op->u.prune->pairs_json);
+      p_int (p, op->u.prune->limit);
+      return ST_PRUNE_OUTBOX;
     case ARB_STORE_OP_EXPIRE_IDEMPOTENCY:
     default:
       p_time (p, op->u.before_us);
@@ -817,6 +864,7 @@ typedef enum {
   B_UPSERT_POSITION,
   B_INSERT_OUTBOX,
   B_INSERT_IDEMPOTENCY,
+  B_INSERT_DELIVERY,
   N_BATCHES
 } BatchKind;
 
@@ -824,7 +872,7 @@ static const Statement batch_statement[N_BATCHES] = {
   [B_INSERT_ASSESSMENT] = ST_BATCH_INSERT_ASSESSMENT, [B_UPDATE_ASSESSMENT] = ST_BATCH_UPDATE_ASSESSMENT,
   [B_INSERT_ORDER] = ST_BATCH_INSERT_ORDER,           [B_INSERT_TRADE] = ST_BATCH_INSERT_TRADE,
   [B_UPSERT_POSITION] = ST_BATCH_UPSERT_POSITION,     [B_INSERT_OUTBOX] = ST_BATCH_INSERT_OUTBOX,
-  [B_INSERT_IDEMPOTENCY] = ST_BATCH_INSERT_IDEMPOTENCY,
+  [B_INSERT_IDEMPOTENCY] = ST_BATCH_INSERT_IDEMPOTENCY, [B_INSERT_DELIVERY] = ST_BATCH_INSERT_DELIVERY,
 };
 
 typedef struct {
@@ -834,9 +882,10 @@ typedef struct {
 } Batch;
 
 typedef struct {
-  Batch    batches[N_BATCHES];
-  gboolean expire;
-  gint64   expire_before_us;
+  Batch          batches[N_BATCHES];
+  gboolean       expire;
+  gint64         expire_before_us;
+  ArbStorePrune *prune; /* one prune a group, sent last; nullable */
 } GroupPlan;
 
 static void
@@ -978,6 +1027,15 @@ plan_group (ArbStoreTxn **txns, guint n_txns, GroupPlan *plan)
           case ARB_STORE_OP_INSERT_IDEMPOTENCY:
             batch_add_op (&plan->batches[B_INSERT_IDEMPOTENCY], op);
             break;
+          case ARB_STORE_OP_INSERT_DELIVERY:
+            batch_add_op (&plan->batches[B_INSERT_DELIVERY], op);
+            break;
+          case ARB_STORE_OP_PRUNE_OUTBOX:
+            /* two prunes in one group: rare, and fine statement by statement */
+            if (plan->prune != NULL)
+              return FALSE;
+            plan->prune = op->u.prune;
+            break;
           case ARB_STORE_OP_EXPIRE_IDEMPOTENCY:
             plan->expire_before_us = plan->expire ? MIN (plan->expire_before_us, op->u.before_us) : op->u.before_us;
             plan->expire = TRUE;
@@ -1024,7 +1082,9 @@ typedef struct {
   int       n;
   const char *values[MAX_PARAMS];
   char      buf[ARB_STORE_TIME_BUFSIZE];
+  char      buf2[24];
   guint     rows; /* what an UPDATE must find */
+  ArbStorePrune *prune; /* a prune: its count of deleted rows goes there */
 } Sent;
 
 static guint
@@ -1042,6 +1102,7 @@ plan_statements (GroupPlan *plan, Sent *out)
           e->n = 1;
           e->values[0] = arb_store_format_timestamptz (plan->expire_before_us, e->buf);
           e->rows = 0;
+          e->prune = NULL;
         }
       if (batch->rows == 0)
         continue;
@@ -1050,7 +1111,21 @@ plan_statements (GroupPlan *plan, Sent *out)
       for (int i = 0; i < batch->n_cols; i++)
         out[n].values[i] = batch->cols[i]->str;
       out[n].rows = b == B_UPDATE_ASSESSMENT ? batch->rows : 0;
+      out[n].prune = NULL;
       n++;
+    }
+  /* last, so that it sees the delivery marks of the same group */
+  if (plan->prune != NULL)
+    {
+      Sent *e = &out[n++];
+      e->st = ST_PRUNE_OUTBOX;
+      e->n = 3;
+      e->values[0] = arb_store_format_timestamptz (plan->prune->before_us, e->buf);
+      e->values[1] = plan->prune->pairs_json;
+      g_snprintf (e->buf2, sizeof e->buf2, "%u", plan->prune->limit);
+      e->values[2] = e->buf2;
+      e->rows = 0;
+      e->prune = plan->prune;
     }
   return n;
 }
@@ -1082,7 +1157,7 @@ pipeline_group (PgConn *c, ArbStoreTxn **txns, guint n_txns, GError **error)
   gint64 deadline = g_get_monotonic_time () + IO_TIMEOUT_MS * 1000;
   PipeResult outcome = PIPE_OK;
   g_auto(GroupPlan) plan = { 0 };
-  Sent sent[N_BATCHES + 1];
+  Sent sent[N_BATCHES + 2];
   guint n_sent;
 
   if (!plan_group (txns, n_txns, &plan))
@@ -1121,6 +1196,8 @@ pipeline_group (PgConn *c, ArbStoreTxn **txns, guint n_txns, GError **error)
         }
       else if (sent[i].rows > 0 && (guint) atoi (PQcmdTuples (res)) != sent[i].rows)
         outcome = PIPE_TXN_FAILED; /* an UPDATE found no assessment */
+      else if (sent[i].prune != NULL)
+        sent[i].prune->deleted = g_ascii_strtoll (PQcmdTuples (res), NULL, 10);
     }
   if (!expect_sync (c, deadline))
     return pipeline_lost (c, error, "reading the answers");
@@ -1213,6 +1290,8 @@ sequential_group (PgConn *c, ArbStoreTxn **txns, guint n_txns, GError **error)
           g_autoptr(GError) local = NULL;
           g_autoptr(PGresult) back = NULL;
 
+          if (result_ok (res) && op->kind == ARB_STORE_OP_PRUNE_OUTBOX)
+            op->u.prune->deleted = g_ascii_strtoll (PQcmdTuples (res), NULL, 10);
           if (result_ok (res) && !missed_update (op, res))
             continue;
           if (result_ok (res))
@@ -1499,6 +1578,38 @@ read_idempotency (Cursor *cur)
   return r;
 }
 
+static ArbOutboxEntry *
+read_outbox_entry (Cursor *cur)
+{
+  ArbOutboxEntry *e = g_new0 (ArbOutboxEntry, 1);
+
+  cur->table = "outbox";
+  e->pos = col_int (cur, 0);
+  e->row.id = col_text (cur, 1);
+  e->row.type = col_text (cur, 2);
+  e->row.key = col_text (cur, 3);
+  e->row.assessment_id = col_text (cur, 4);
+  e->row.payload = col_text (cur, 5);
+  e->row.created_us = col_time (cur, 6);
+  if (cur->failed)
+    g_clear_pointer (&e, arb_outbox_entry_free);
+  return e;
+}
+
+static ArbOutboxBacklog *
+read_backlog (Cursor *cur)
+{
+  ArbOutboxBacklog *b = g_new0 (ArbOutboxBacklog, 1);
+
+  cur->table = "outbox";
+  b->type = col_text (cur, 0);
+  b->count = col_int (cur, 1);
+  b->oldest_us = col_time (cur, 2);
+  if (cur->failed)
+    g_clear_pointer (&b, arb_outbox_backlog_free);
+  return b;
+}
+
 static char *
 read_audit_line (Cursor *cur)
 {
@@ -1650,6 +1761,35 @@ pg_outbox_pending (gpointer data, guint limit, GError **error)
 }
 
 static GPtrArray *
+pg_outbox_pending_for_sink (gpointer data, const char *sink, gint64 after_pos, guint limit, GError **error)
+{
+  PgConn *c = data;
+  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) arb_outbox_entry_free);
+  char after[24], lim[16];
+  const char *values[3] = { sink, after, lim };
+
+  g_snprintf (after, sizeof after, "%" G_GINT64_FORMAT, after_pos);
+  g_snprintf (lim, sizeof lim, "%u", limit);
+  if (!query_rows (c, ST_OUTBOX_FOR_SINK, 3, values, (RowReader) read_outbox_entry, out, NULL, NULL, NULL, error))
+    return NULL;
+  return g_steal_pointer (&out);
+}
+
+static GPtrArray *
+pg_outbox_backlog (gpointer data, const char *sink, gint64 after_pos, GError **error)
+{
+  PgConn *c = data;
+  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) arb_outbox_backlog_free);
+  char after[24];
+  const char *values[2] = { sink, after };
+
+  g_snprintf (after, sizeof after, "%" G_GINT64_FORMAT, after_pos);
+  if (!query_rows (c, ST_OUTBOX_BACKLOG, 2, values, (RowReader) read_backlog, out, NULL, NULL, NULL, error))
+    return NULL;
+  return g_steal_pointer (&out);
+}
+
+static GPtrArray *
 pg_audit_ledger (gpointer data, GError **error)
 {
   PgConn *c = data;
@@ -1679,4 +1819,6 @@ const ArbStoreBackend arb_store_pg_backend = {
   .list_assessment_events = pg_list_assessment_events,
   .outbox_pending = pg_outbox_pending,
   .audit_ledger = pg_audit_ledger,
+  .outbox_pending_for_sink = pg_outbox_pending_for_sink,
+  .outbox_backlog = pg_outbox_backlog,
 };

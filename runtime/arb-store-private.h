@@ -141,4 +141,53 @@ GPtrArray *arb_store_audit_ledger_sync (ArbStore *store, GError **error);
  * what is queued meanwhile goes into one group (up to 512 a group) */
 void arb_store_hold_writer (ArbStore *store, gboolean hold);
 
+/* ---- the outbox relay (doc/outbox.md) ---------------------------------- */
+
+/* an outbox row with its place in the outbox, as the relay reads it */
+typedef struct {
+  gint64       pos;
+  ArbOutboxRow row; /* its strings owned */
+} ArbOutboxEntry;
+void arb_outbox_entry_free (ArbOutboxEntry *entry);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArbOutboxEntry, arb_outbox_entry_free)
+
+/* @sink acknowledged @event_id at @delivered_us: one outbox_delivery row. A
+ * row that is there already, or whose event is gone (pruned), is left alone,
+ * so that marking twice or late never fails the transaction. */
+void arb_store_txn_insert_delivery (ArbStoreTxn *txn, const char *event_id, const char *sink, gint64 delivered_us);
+
+/* The outbox rows after @after_pos that @sink has no delivery row for, by
+ * pos, at most @limit, on a reader thread. (element-type ArbOutboxEntry) */
+void       arb_store_outbox_pending_for_sink_async (ArbStore *store, const char *sink, gint64 after_pos, guint limit,
+                                                    ArbStoreRowsFunc done, gpointer data);
+GPtrArray *arb_store_outbox_pending_for_sink_sync (ArbStore *store, const char *sink, gint64 after_pos, guint limit,
+                                                   GError **error);
+
+/* what is still to deliver to @sink after @after_pos, one row per event
+ * type: the caller keeps the types the sink subscribes to. A range scan from
+ * @after_pos: cheap when @after_pos is the sink's low-water mark. */
+typedef struct {
+  char  *type;
+  gint64 count;
+  gint64 oldest_us; /* created_at of the oldest */
+} ArbOutboxBacklog;
+void       arb_outbox_backlog_free (ArbOutboxBacklog *backlog);
+/* (element-type ArbOutboxBacklog) */
+void       arb_store_outbox_backlog_async (ArbStore *store, const char *sink, gint64 after_pos,
+                                           ArbStoreRowsFunc done, gpointer data);
+GPtrArray *arb_store_outbox_backlog_sync (ArbStore *store, const char *sink, gint64 after_pos, GError **error);
+
+/* Pruning: deletes up to @limit outbox rows created before @before_us that
+ * every subscribed sink has a delivery row for (their delivery rows go with
+ * them). @sinks and @patterns pair up: sink @sinks[i] receives the types
+ * that @patterns[i] names: "*" (every type), "assessment.*" (a prefix) or
+ * one type. A row no pair matches is deleted once it is old enough. Runs on
+ * the writer, in a group like any transaction; @done gets how many rows went
+ * (on the caller's thread-default context). */
+typedef void (*ArbStorePruneFunc) (gint64 deleted, const GError *error, gpointer data);
+void arb_store_prune_outbox_async (ArbStore *store, gint64 before_us, const char *const *sinks,
+                                   const char *const *patterns, guint limit, ArbStorePruneFunc done, gpointer data);
+gint64 arb_store_prune_outbox_sync (ArbStore *store, gint64 before_us, const char *const *sinks,
+                                    const char *const *patterns, guint limit, GError **error);
+
 G_END_DECLS

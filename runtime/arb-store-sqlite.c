@@ -39,6 +39,10 @@ typedef enum {
   ST_LIST_EVENTS,
   ST_OUTBOX_PENDING,
   ST_AUDIT,
+  ST_INSERT_DELIVERY,
+  ST_PRUNE_OUTBOX,
+  ST_OUTBOX_FOR_SINK,
+  ST_OUTBOX_BACKLOG,
   N_STATEMENTS
 } Statement;
 
@@ -101,6 +105,26 @@ static const char *const statement_sql[N_STATEMENTS] = {
                "LEFT JOIN (SELECT assessment_id, SUM(cash_effect) AS total FROM trades GROUP BY assessment_id) t "
                "ON t.assessment_id = a.id "
                "WHERE a.balance - a.starting_balance <> COALESCE(t.total, 0) ORDER BY a.id",
+  /* the outbox relay (doc/outbox.md). A mark for an event that is gone
+   * (pruned: delivered everywhere) or already marked is no error. */
+  [ST_INSERT_DELIVERY] = "INSERT INTO outbox_delivery (event_id, sink, delivered_at) "
+                         "SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM outbox WHERE id = ?1) "
+                         "ON CONFLICT DO NOTHING",
+  /* rows old enough that no subscribed sink lacks; ?2 is the JSON array of
+   * [sink, pattern] pairs ("*", "prefix.*" or a type) */
+  [ST_PRUNE_OUTBOX] = "WITH s (sink, p) AS (SELECT json_extract (value, '$[0]'), json_extract (value, '$[1]') "
+                      "FROM json_each (?2)) "
+                      "DELETE FROM outbox WHERE pos IN (SELECT o.pos FROM outbox o WHERE o.created_at < ?1 "
+                      "AND NOT EXISTS (SELECT 1 FROM s WHERE (s.p = o.type OR (substr (s.p, length (s.p), 1) = '*' "
+                      "AND substr (o.type, 1, length (s.p) - 1) = substr (s.p, 1, length (s.p) - 1))) "
+                      "AND NOT EXISTS (SELECT 1 FROM outbox_delivery d WHERE d.event_id = o.id AND d.sink = s.sink)) "
+                      "ORDER BY o.created_at LIMIT ?3)",
+  [ST_OUTBOX_FOR_SINK] = "SELECT pos, id, type, key, assessment_id, payload, created_at FROM outbox o "
+                         "WHERE o.pos > ?2 AND NOT EXISTS (SELECT 1 FROM outbox_delivery d "
+                         "WHERE d.event_id = o.id AND d.sink = ?1) ORDER BY o.pos LIMIT ?3",
+  [ST_OUTBOX_BACKLOG] = "SELECT type, count(*), min(created_at) FROM outbox o "
+                        "WHERE o.pos > ?2 AND NOT EXISTS (SELECT 1 FROM outbox_delivery d "
+                        "WHERE d.event_id = o.id AND d.sink = ?1) GROUP BY type ORDER BY type",
 };
 
 typedef struct {
@@ -665,6 +689,18 @@ apply_op (SqliteConn *c, const ArbStoreOp *op, GError **error)
       st = ST_EXPIRE_IDEMPOTENCY;
       sqlite3_bind_int64 (c->stmts[st], 1, op->u.before_us);
       break;
+    case ARB_STORE_OP_INSERT_DELIVERY:
+      st = ST_INSERT_DELIVERY;
+      bind_text (c->stmts[st], 1, op->u.delivery->event_id);
+      bind_text (c->stmts[st], 2, op->u.delivery->sink);
+      sqlite3_bind_int64 (c->stmts[st], 3, op->u.delivery->delivered_us);
+      break;
+    case ARB_STORE_OP_PRUNE_OUTBOX:
+      st = ST_PRUNE_OUTBOX;
+      sqlite3_bind_int64 (c->stmts[st], 1, op->u.prune->before_us);
+      bind_text (c->stmts[st], 2, op->u.prune->pairs_json);
+      sqlite3_bind_int64 (c->stmts[st], 3, op->u.prune->limit);
+      break;
     default:
       g_set_error (error, ARB_STORE_ERROR, ARB_STORE_ERROR_FAILED, "unknown operation %d", op->kind);
       return FALSE;
@@ -676,6 +712,8 @@ apply_op (SqliteConn *c, const ArbStoreOp *op, GError **error)
       set_error (c, rc, error, what);
       return FALSE;
     }
+  if (op->kind == ARB_STORE_OP_PRUNE_OUTBOX)
+    op->u.prune->deleted = sqlite3_changes64 (c->db);
   if (op->kind == ARB_STORE_OP_UPDATE_ASSESSMENT && sqlite3_changes (c->db) == 0)
     {
       g_set_error (error, ARB_STORE_ERROR, ARB_STORE_ERROR_CONFLICT, "update assessment %s: no such assessment",
@@ -907,6 +945,59 @@ sqlite_outbox_pending (gpointer data, guint limit, GError **error)
 }
 
 static gpointer
+read_outbox_entry (sqlite3_stmt *stmt, GError **error)
+{
+  ArbOutboxEntry *e = g_new0 (ArbOutboxEntry, 1);
+  e->pos = sqlite3_column_int64 (stmt, 0);
+  e->row.id = col_text (stmt, 1);
+  e->row.type = col_text (stmt, 2);
+  e->row.key = col_text (stmt, 3);
+  e->row.assessment_id = col_text (stmt, 4);
+  e->row.payload = col_text (stmt, 5);
+  e->row.created_us = sqlite3_column_int64 (stmt, 6);
+  return e;
+}
+
+static GPtrArray *
+sqlite_outbox_pending_for_sink (gpointer data, const char *sink, gint64 after_pos, guint limit, GError **error)
+{
+  SqliteConn *c = data;
+  sqlite3_stmt *stmt = c->stmts[ST_OUTBOX_FOR_SINK];
+  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) arb_outbox_entry_free);
+
+  bind_text (stmt, 1, sink);
+  sqlite3_bind_int64 (stmt, 2, after_pos);
+  sqlite3_bind_int64 (stmt, 3, limit);
+  if (!collect (c, ST_OUTBOX_FOR_SINK, read_outbox_entry, out, NULL, NULL, NULL, error))
+    return NULL;
+  return g_steal_pointer (&out);
+}
+
+static gpointer
+read_backlog (sqlite3_stmt *stmt, GError **error)
+{
+  ArbOutboxBacklog *b = g_new0 (ArbOutboxBacklog, 1);
+  b->type = col_text (stmt, 0);
+  b->count = sqlite3_column_int64 (stmt, 1);
+  b->oldest_us = sqlite3_column_int64 (stmt, 2);
+  return b;
+}
+
+static GPtrArray *
+sqlite_outbox_backlog (gpointer data, const char *sink, gint64 after_pos, GError **error)
+{
+  SqliteConn *c = data;
+  sqlite3_stmt *stmt = c->stmts[ST_OUTBOX_BACKLOG];
+  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) arb_outbox_backlog_free);
+
+  bind_text (stmt, 1, sink);
+  sqlite3_bind_int64 (stmt, 2, after_pos);
+  if (!collect (c, ST_OUTBOX_BACKLOG, read_backlog, out, NULL, NULL, NULL, error))
+    return NULL;
+  return g_steal_pointer (&out);
+}
+
+static gpointer
 read_audit_line (sqlite3_stmt *stmt, GError **error)
 {
   char delta[ARB_DECIMAL_BUFSIZE], total[ARB_DECIMAL_BUFSIZE];
@@ -944,4 +1035,6 @@ const ArbStoreBackend arb_store_sqlite_backend = {
   .list_assessment_events = sqlite_list_assessment_events,
   .outbox_pending = sqlite_outbox_pending,
   .audit_ledger = sqlite_audit_ledger,
+  .outbox_pending_for_sink = sqlite_outbox_pending_for_sink,
+  .outbox_backlog = sqlite_outbox_backlog,
 };

@@ -150,6 +150,15 @@ op_clear (gpointer data)
     case ARB_STORE_OP_INSERT_IDEMPOTENCY:
       arb_idempotency_row_free (op->u.idempotency);
       break;
+    case ARB_STORE_OP_INSERT_DELIVERY:
+      g_free (op->u.delivery->event_id);
+      g_free (op->u.delivery->sink);
+      g_free (op->u.delivery);
+      break;
+    case ARB_STORE_OP_PRUNE_OUTBOX:
+      g_free (op->u.prune->pairs_json);
+      g_free (op->u.prune);
+      break;
     case ARB_STORE_OP_EXPIRE_IDEMPOTENCY:
     default:
       break;
@@ -177,6 +186,10 @@ arb_store_op_describe (const ArbStoreOp *op)
       return g_strdup_printf ("insert idempotency key %s of %s", op->u.idempotency->key, op->u.idempotency->user);
     case ARB_STORE_OP_EXPIRE_IDEMPOTENCY:
       return g_strdup ("expire idempotency keys");
+    case ARB_STORE_OP_INSERT_DELIVERY:
+      return g_strdup_printf ("mark event %s delivered to %s", op->u.delivery->event_id, op->u.delivery->sink);
+    case ARB_STORE_OP_PRUNE_OUTBOX:
+      return g_strdup ("prune the outbox");
     default:
       return g_strdup ("unknown operation");
     }
@@ -394,6 +407,88 @@ arb_store_txn_expire_idempotency (ArbStoreTxn *txn, gint64 before_us)
   ArbStoreOp op = { .kind = ARB_STORE_OP_EXPIRE_IDEMPOTENCY };
   op.u.before_us = before_us;
   g_array_append_val (txn->ops, op);
+}
+
+void
+arb_store_txn_insert_delivery (ArbStoreTxn *txn, const char *event_id, const char *sink, gint64 delivered_us)
+{
+  ArbStoreOp op = { .kind = ARB_STORE_OP_INSERT_DELIVERY };
+  op.u.delivery = g_new0 (ArbStoreDelivery, 1);
+  op.u.delivery->event_id = g_strdup (event_id);
+  op.u.delivery->sink = g_strdup (sink);
+  op.u.delivery->delivered_us = delivered_us;
+  g_array_append_val (txn->ops, op);
+}
+
+void
+arb_outbox_entry_free (ArbOutboxEntry *entry)
+{
+  if (entry == NULL)
+    return;
+  g_free (entry->row.id);
+  g_free (entry->row.type);
+  g_free (entry->row.key);
+  g_free (entry->row.assessment_id);
+  g_free (entry->row.payload);
+  g_free (entry);
+}
+
+void
+arb_outbox_backlog_free (ArbOutboxBacklog *backlog)
+{
+  if (backlog == NULL)
+    return;
+  g_free (backlog->type);
+  g_free (backlog);
+}
+
+static void
+json_string (GString *out, const char *s)
+{
+  g_string_append_c (out, '"');
+  for (const char *p = s; *p != '\0'; p++)
+    {
+      if (*p == '"' || *p == '\\')
+        g_string_append_printf (out, "\\%c", *p);
+      else if ((guchar) *p < 0x20)
+        g_string_append_printf (out, "\\u%04x", (guint) (guchar) *p);
+      else
+        g_string_append_c (out, *p);
+    }
+  g_string_append_c (out, '"');
+}
+
+/* the (sink, pattern) pairs as one JSON text, which both backends take
+ * apart in SQL (json_each, jsonb_array_elements) */
+static char *
+prune_pairs_json (const char *const *sinks, const char *const *patterns)
+{
+  GString *out = g_string_new ("[");
+  for (guint i = 0; sinks != NULL && patterns != NULL && sinks[i] != NULL && patterns[i] != NULL; i++)
+    {
+      if (i > 0)
+        g_string_append_c (out, ',');
+      g_string_append_c (out, '[');
+      json_string (out, sinks[i]);
+      g_string_append_c (out, ',');
+      json_string (out, patterns[i]);
+      g_string_append_c (out, ']');
+    }
+  g_string_append_c (out, ']');
+  return g_string_free (out, FALSE);
+}
+
+static ArbStoreTxn *
+prune_txn_new (gint64 before_us, const char *const *sinks, const char *const *patterns, guint limit)
+{
+  ArbStoreTxn *txn = arb_store_txn_new ();
+  ArbStoreOp op = { .kind = ARB_STORE_OP_PRUNE_OUTBOX };
+  op.u.prune = g_new0 (ArbStorePrune, 1);
+  op.u.prune->before_us = before_us;
+  op.u.prune->pairs_json = prune_pairs_json (sinks, patterns);
+  op.u.prune->limit = MAX (limit, 1);
+  g_array_append_val (txn->ops, op);
+  return txn;
 }
 
 guint
@@ -992,6 +1087,18 @@ run_outbox_pending (const ArbStoreBackend *backend, gpointer conn, ReadJob *job,
 }
 
 static gpointer
+run_outbox_pending_for_sink (const ArbStoreBackend *backend, gpointer conn, ReadJob *job, GError **error)
+{
+  return backend->outbox_pending_for_sink (conn, job->assessment_id, job->before_seq, job->limit, error);
+}
+
+static gpointer
+run_outbox_backlog (const ArbStoreBackend *backend, gpointer conn, ReadJob *job, GError **error)
+{
+  return backend->outbox_backlog (conn, job->assessment_id, job->before_seq, error);
+}
+
+static gpointer
 run_audit_ledger (const ArbStoreBackend *backend, gpointer conn, ReadJob *job, GError **error)
 {
   return backend->audit_ledger (conn, error);
@@ -1289,4 +1396,83 @@ GPtrArray *
 arb_store_audit_ledger_sync (ArbStore *store, GError **error)
 {
   return read_sync (store, read_job_new (run_audit_ledger, NULL, 0, 0), error);
+}
+
+/* ---- the outbox relay's reads and the prune -------------------------------- */
+
+/* the sink's name travels in the job's assessment_id, the position in before_seq */
+void
+arb_store_outbox_pending_for_sink_async (ArbStore *store, const char *sink, gint64 after_pos, guint limit,
+                                         ArbStoreRowsFunc done, gpointer data)
+{
+  read_async (store, read_job_new (run_outbox_pending_for_sink, sink, after_pos, limit), done, data);
+}
+
+GPtrArray *
+arb_store_outbox_pending_for_sink_sync (ArbStore *store, const char *sink, gint64 after_pos, guint limit,
+                                        GError **error)
+{
+  return read_sync (store, read_job_new (run_outbox_pending_for_sink, sink, after_pos, limit), error);
+}
+
+void
+arb_store_outbox_backlog_async (ArbStore *store, const char *sink, gint64 after_pos, ArbStoreRowsFunc done,
+                                gpointer data)
+{
+  read_async (store, read_job_new (run_outbox_backlog, sink, after_pos, 0), done, data);
+}
+
+GPtrArray *
+arb_store_outbox_backlog_sync (ArbStore *store, const char *sink, gint64 after_pos, GError **error)
+{
+  return read_sync (store, read_job_new (run_outbox_backlog, sink, after_pos, 0), error);
+}
+
+/* the txn is alive while its callback runs (it is freed right after), and
+ * the prune op it holds carries the caller's callback */
+static void
+prune_done (const GError *error, gpointer data)
+{
+  ArbStorePrune *prune = data;
+  prune->done (error == NULL ? prune->deleted : 0, error, prune->done_data);
+}
+
+void
+arb_store_prune_outbox_async (ArbStore *store, gint64 before_us, const char *const *sinks,
+                              const char *const *patterns, guint limit, ArbStorePruneFunc done, gpointer data)
+{
+  ArbStoreTxn *txn = prune_txn_new (before_us, sinks, patterns, limit);
+  ArbStorePrune *prune = g_array_index (txn->ops, ArbStoreOp, 0).u.prune;
+
+  prune->done = done;
+  prune->done_data = data;
+  arb_store_commit_async (store, txn, done != NULL ? prune_done : NULL, prune);
+}
+
+gint64
+arb_store_prune_outbox_sync (ArbStore *store, gint64 before_us, const char *const *sinks,
+                             const char *const *patterns, guint limit, GError **error)
+{
+  ArbStoreTxn *txn = prune_txn_new (before_us, sinks, patterns, limit);
+  ArbStoreWaiter waiter = { 0 };
+  gint64 deleted;
+
+  g_mutex_init (&waiter.lock);
+  g_cond_init (&waiter.cond);
+  txn->waiter = &waiter;
+  g_mutex_lock (&store->lock);
+  g_queue_push_tail (&store->queue, txn);
+  g_cond_signal (&store->cond);
+  g_mutex_unlock (&store->lock);
+  waiter_wait (&waiter);
+  g_mutex_clear (&waiter.lock);
+  g_cond_clear (&waiter.cond);
+  deleted = g_array_index (txn->ops, ArbStoreOp, 0).u.prune->deleted;
+  if (txn->error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&txn->error));
+      deleted = -1;
+    }
+  arb_store_txn_free (txn);
+  return deleted;
 }
