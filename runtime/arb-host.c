@@ -13,6 +13,7 @@
 #include "arb-api-private.h"
 #include "arb-feed-private.h"
 #include "arb-marker-private.h"
+#include "arb-outbox-private.h"
 #include "arb-saga-private.h"
 #include "arb-store-private.h"
 #include "arb-trading-private.h"
@@ -32,6 +33,8 @@ static const ArbConfigKey runtime_schema[] = {
     "the ledger: sqlite:PATH (relative to state_dir) or postgresql://user@host:port/db" },
   { "migrations_dir", ARB_CFG_PATH, 0, NULL, 0, 0, NULL,
     "folder of the SQL migrations (default: data/migrations of the source tree, else the installed copy)" },
+  { "outbox_retention", ARB_CFG_DURATION, 0, "24h", 0, G_GINT64_CONSTANT (90) * 24 * 3600 * 1000, NULL,
+    "how long a ledger event stays in the outbox once every sink that takes it has it (doc/outbox.md)" },
   { NULL }
 };
 
@@ -385,6 +388,8 @@ arb_host_free (ArbHost *host)
   g_clear_pointer (&host->feeds, arb_feeds_free);
   g_clear_pointer (&host->api, arb_api_free);
   g_clear_pointer (&host->saga, arb_saga_free);
+  if (host->relay != NULL)
+    arb_outbox_stop (arb_relay_get_outbox (host->relay));
   /* joins the store's threads; their callbacks target this context */
   g_clear_pointer (&host->store, arb_store_free);
   g_clear_pointer (&host->trading, arb_trading_free);
@@ -632,6 +637,8 @@ arb_host_start (ArbHost *host, GError **error)
     }
   if (!start_trading (host, error))
     return FALSE;
+  /* ledger events reach the sinks from the outbox, before the sinks start */
+  arb_relay_set_outbox (host->relay, arb_outbox_new (host));
   host->soup_session = soup_session_new_with_options ("user-agent", "arbiterd/" ARB_VERSION, "timeout", 30,
                                                       NULL);
   host->http = arb_http_new (host);
@@ -707,6 +714,8 @@ arb_host_stop (ArbHost *host)
       if (inst->kind == ARB_PLUGIN_SINK)
         arb_instance_stop (inst);
     }
+  /* what the sinks acknowledged while they drained, marked delivered */
+  arb_outbox_stop (arb_relay_get_outbox (host->relay));
   for (guint i = host->instances->len; i > 0; i--)
     arb_instance_destroy (g_ptr_array_index (host->instances, i - 1));
   arb_log_for (NULL, "host", G_LOG_LEVEL_MESSAGE, "stopped");

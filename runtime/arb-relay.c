@@ -2,6 +2,8 @@
 #include "config.h"
 
 #include "arb-host-private.h"
+#include "arb-ledger-private.h"
+#include "arb-outbox-private.h"
 
 /* how long a queue must be idle before the sink is asked to flush */
 #define IDLE_FLUSH_US   (200 * 1000)
@@ -14,7 +16,8 @@ struct _ArbSinkQueue {
   ArbInstance *inst;
   GMutex       lock;
   GCond        cond;
-  GQueue       events;     /* ArbEvent, owned */
+  GQueue       events;     /* ArbEvent, owned: published, bounded by capacity */
+  GQueue       ledger;     /* ArbEvent, owned: from the outbox, bounded by it */
   guint        capacity;
   GHashTable  *in_flight;  /* ArbEvent → ArbEvent (owned ref) */
   gboolean     quit;
@@ -28,6 +31,7 @@ struct _ArbRelay {
   ArbHost   *host;
   GMutex     lock;   /* guards queues */
   GPtrArray *queues; /* ArbSinkQueue */
+  ArbOutbox *outbox; /* owned, nullable; set before the sinks start */
 };
 
 ArbRelay *
@@ -44,6 +48,7 @@ static void
 queue_free (ArbSinkQueue *q)
 {
   g_queue_clear_full (&q->events, (GDestroyNotify) arb_event_unref);
+  g_queue_clear_full (&q->ledger, (GDestroyNotify) arb_event_unref);
   g_hash_table_unref (q->in_flight);
   g_mutex_clear (&q->lock);
   g_cond_clear (&q->cond);
@@ -64,15 +69,23 @@ arb_relay_free (ArbRelay *relay)
       queue_free (q);
     }
   g_ptr_array_unref (relay->queues);
+  g_clear_pointer (&relay->outbox, arb_outbox_free);
   g_mutex_clear (&relay->lock);
   g_free (relay);
+}
+
+/* what waits in the queue: published events and the outbox's */
+static guint
+queue_depth (ArbSinkQueue *q)
+{
+  return q->events.length + q->ledger.length;
 }
 
 static void
 export_depth (ArbSinkQueue *q)
 {
   ArbMetrics *m = q->relay->host->metrics;
-  arb_metrics_gauge_set (m, "arb_sink_queued", q->labels, (gdouble) q->events.length);
+  arb_metrics_gauge_set (m, "arb_sink_queued", q->labels, (gdouble) queue_depth (q));
   arb_metrics_gauge_set (m, "arb_sink_in_flight", q->labels, (gdouble) g_hash_table_size (q->in_flight));
 }
 
@@ -92,6 +105,19 @@ fail_unacked (ArbSinkQueue *q, ArbBatch *batch, const GError *error)
     }
 }
 
+/* moves events from @from into @batch (up to MAX_BATCH) and in flight */
+static void
+take_into (ArbSinkQueue *q, GQueue *from, ArbBatch *batch)
+{
+  while (from->length > 0 && arb_batch_get_length (batch) < MAX_BATCH)
+    {
+      ArbEvent *ev = g_queue_pop_head (from);
+      arb_batch_add (batch, ev);
+      /* the in-flight table takes over the queue's reference */
+      g_hash_table_insert (q->in_flight, ev, ev);
+    }
+}
+
 static gpointer
 worker (gpointer data)
 {
@@ -105,10 +131,10 @@ worker (gpointer data)
       gboolean flush_now = FALSE;
 
       g_mutex_lock (&q->lock);
-      while (q->events.length == 0 && !q->quit)
+      while (queue_depth (q) == 0 && !q->quit)
         {
           gint64 until = g_get_monotonic_time () + IDLE_FLUSH_US;
-          if (!g_cond_wait_until (&q->cond, &q->lock, until) && q->unflushed && q->events.length == 0)
+          if (!g_cond_wait_until (&q->cond, &q->lock, until) && q->unflushed && queue_depth (q) == 0)
             {
               flush_now = TRUE;
               break;
@@ -122,7 +148,7 @@ worker (gpointer data)
             arb_log_for (q->inst->name, NULL, G_LOG_LEVEL_WARNING, error->message);
           continue;
         }
-      if (q->quit && (q->events.length == 0 || g_get_monotonic_time () >= q->quit_deadline))
+      if (q->quit && (queue_depth (q) == 0 || g_get_monotonic_time () >= q->quit_deadline))
         {
           gboolean unflushed = q->unflushed;
           g_mutex_unlock (&q->lock);
@@ -130,14 +156,11 @@ worker (gpointer data)
             arb_log_for (q->inst->name, NULL, G_LOG_LEVEL_WARNING, error->message);
           break;
         }
-      batch = arb_batch_new (MIN (q->events.length, MAX_BATCH));
-      while (q->events.length > 0 && arb_batch_get_length (batch) < MAX_BATCH)
-        {
-          ArbEvent *ev = g_queue_pop_head (&q->events);
-          arb_batch_add (batch, ev);
-          /* the in-flight table takes over the queue's reference */
-          g_hash_table_insert (q->in_flight, ev, ev);
-        }
+      batch = arb_batch_new (MIN (queue_depth (q), MAX_BATCH));
+      /* the outbox's first: each of the two queues keeps its own order, and
+       * ledger events are what someone waits for */
+      take_into (q, &q->ledger, batch);
+      take_into (q, &q->events, batch);
       q->unflushed = TRUE;
       export_depth (q);
       g_mutex_unlock (&q->lock);
@@ -173,6 +196,7 @@ arb_relay_attach (ArbRelay *relay, ArbInstance *inst, guint capacity)
   g_mutex_init (&q->lock);
   g_cond_init (&q->cond);
   g_queue_init (&q->events);
+  g_queue_init (&q->ledger);
   q->in_flight = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, (GDestroyNotify) arb_event_unref);
   q->labels = g_strdup (inst->labels);
   inst->queue = q;
@@ -182,6 +206,8 @@ arb_relay_attach (ArbRelay *relay, ArbInstance *inst, guint capacity)
   g_ptr_array_add (relay->queues, q);
   g_mutex_unlock (&relay->lock);
   export_depth (q);
+  if (relay->outbox != NULL)
+    arb_outbox_attach (relay->outbox, inst);
 }
 
 void
@@ -214,7 +240,7 @@ arb_relay_publish (ArbRelay *relay, ArbEvent *event)
         }
       g_queue_push_tail (&q->events, arb_event_ref (event));
       g_cond_signal (&q->cond);
-      arb_metrics_gauge_set (m, "arb_sink_queued", q->labels, (gdouble) q->events.length);
+      arb_metrics_gauge_set (m, "arb_sink_queued", q->labels, (gdouble) queue_depth (q));
       g_mutex_unlock (&q->lock);
     }
   g_mutex_unlock (&relay->lock);
@@ -250,6 +276,9 @@ arb_relay_ack (ArbRelay *relay, ArbInstance *inst, ArbEvent *event, const GError
     }
   else
     arb_metrics_counter_add (m, "arb_sink_failed_total", q->labels, 1);
+  /* the outbox marks it delivered, or delivers it again */
+  if (relay->outbox != NULL && arb_event_is_ledger (event))
+    arb_outbox_on_ack (relay->outbox, inst, stolen, error);
   arb_event_unref (stolen);
 }
 
@@ -260,7 +289,7 @@ arb_relay_queued (ArbRelay *relay, ArbInstance *inst)
   if (inst->queue == NULL)
     return 0;
   g_mutex_lock (&inst->queue->lock);
-  n = inst->queue->events.length;
+  n = queue_depth (inst->queue);
   g_mutex_unlock (&inst->queue->lock);
   return n;
 }
@@ -289,4 +318,74 @@ arb_relay_shutdown (ArbRelay *relay, gint64 timeout_ms)
   g_mutex_unlock (&relay->lock);
   for (guint i = 0; i < threads->len; i++)
     g_thread_join (g_ptr_array_index (threads, i));
+}
+
+/* ------------------------------------------------------------------------ */
+/* The outbox's side                                                        */
+
+void
+arb_relay_set_outbox (ArbRelay *relay, ArbOutbox *outbox)
+{
+  g_clear_pointer (&relay->outbox, arb_outbox_free);
+  relay->outbox = outbox;
+}
+
+ArbOutbox *
+arb_relay_get_outbox (ArbRelay *relay)
+{
+  return relay->outbox;
+}
+
+void
+arb_relay_ledger_committed (ArbRelay *relay, GPtrArray *rows, const char *correlation_id)
+{
+  if (relay->outbox != NULL)
+    {
+      arb_outbox_notify (relay->outbox);
+      return;
+    }
+  for (guint i = 0; i < rows->len; i++)
+    {
+      ArbOutboxRow *o = g_ptr_array_index (rows, i);
+      g_autoptr(ArbEvent) ev = arb_event_new_from_outbox (o->id, o->type, o->key, o->assessment_id, correlation_id,
+                                                          o->created_us, o->payload);
+      arb_relay_publish (relay, ev);
+    }
+}
+
+gboolean
+arb_relay_push_ledger (ArbRelay *relay, ArbInstance *inst, ArbEvent *event)
+{
+  ArbSinkQueue *q = inst->queue;
+
+  if (q == NULL)
+    return FALSE;
+  g_mutex_lock (&q->lock);
+  if (q->quit)
+    {
+      g_mutex_unlock (&q->lock);
+      return FALSE;
+    }
+  g_queue_push_tail (&q->ledger, arb_event_ref (event));
+  g_cond_signal (&q->cond);
+  arb_metrics_gauge_set (relay->host->metrics, "arb_sink_queued", q->labels, (gdouble) queue_depth (q));
+  g_mutex_unlock (&q->lock);
+  return TRUE;
+}
+
+GPtrArray *
+arb_relay_take_back_ledger (ArbRelay *relay, ArbInstance *inst)
+{
+  ArbSinkQueue *q = inst->queue;
+  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) arb_event_unref);
+  ArbEvent *ev;
+
+  if (q == NULL)
+    return out;
+  g_mutex_lock (&q->lock);
+  while ((ev = g_queue_pop_head (&q->ledger)) != NULL)
+    g_ptr_array_add (out, ev);
+  arb_metrics_gauge_set (relay->host->metrics, "arb_sink_queued", q->labels, (gdouble) queue_depth (q));
+  g_mutex_unlock (&q->lock);
+  return out;
 }

@@ -6,6 +6,7 @@
 
 #include "arb-json-private.h"
 #include "arb-marker-private.h"
+#include "arb-outbox-private.h"
 #include "arb-risk-private.h"
 #include "arb-saga-private.h"
 #include "arb-util-private.h"
@@ -413,16 +414,12 @@ typedef struct {
 
 static void account_kick (ArbSaga *saga, ArbAccount *account);
 
+/* the events are in the outbox now: its relay takes them from there to the
+ * sinks (doc/outbox.md) */
 static void
 publish_events (SagaRun *run)
 {
-  for (guint i = 0; i < run->events->len; i++)
-    {
-      ArbOutboxRow *o = g_ptr_array_index (run->events, i);
-      g_autoptr(ArbEvent) ev = arb_event_new_from_outbox (o->id, o->type, o->key, o->assessment_id,
-                                                          run->req.correlation_id, o->created_us, o->payload);
-      arb_relay_publish (run->saga->host->relay, ev);
-    }
+  arb_relay_ledger_committed (run->saga->host->relay, run->events, run->req.correlation_id);
 }
 
 static void
@@ -936,13 +933,7 @@ create_done (const GError *error, gpointer data)
       return;
     }
   arb_trading_add_account (run->saga->trading, arb_assessment_row_copy (run->result->assessment));
-  for (guint i = 0; i < run->events->len; i++)
-    {
-      ArbOutboxRow *o = g_ptr_array_index (run->events, i);
-      g_autoptr(ArbEvent) ev = arb_event_new_from_outbox (o->id, o->type, o->key, o->assessment_id,
-                                                          run->req.correlation_id, o->created_us, o->payload);
-      arb_relay_publish (run->saga->host->relay, ev);
-    }
+  publish_events (run);
   run->done (run->result, NULL, run->data);
   saga_run_free (run);
 }
