@@ -822,7 +822,7 @@ test_ks_wrong_key (Fixture *fx, gconstpointer data)
   ks_serve_session (fx, "ws_session_ticker_orderbook.jsonl", 0);
   conf = ks_conf (fx, "market_tickers=" KX_BTC "\n");
   start_instance (fx, conf);
-  reason = wait_health (fx, ARB_HEALTH_DOWN, "HTTP 401");
+  reason = wait_health (fx, ARB_HEALTH_DOWN, "(INCORRECT_API_KEY_SIGNATURE)");
   g_test_message ("%s", reason);
   g_assert_nonnull (strstr (reason, "Kalshi refused the WebSocket handshake at ws://127.0.0.1:"));
   g_assert_nonnull (strstr (reason, "Kalshi HTTP 401 Unauthorized: authentication_error (INCORRECT_API_KEY_SIGNATURE)"));

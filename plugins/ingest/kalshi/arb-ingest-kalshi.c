@@ -780,12 +780,11 @@ ks_rest_ok (KsPlugin *self)
 
 /* an HTTP error answer: 429 holds REST back, 401/403 re-read the key */
 static void
-ks_rest_http_error (KsPlugin *self, SoupMessage *msg, GBytes *body)
+ks_rest_error (KsPlugin *self, guint status, const char *reason_phrase, SoupMessageHeaders *headers, GBytes *body)
 {
-  guint status = soup_message_get_status (msg);
   gsize length = 0;
   const char *text = body != NULL ? g_bytes_get_data (body, &length) : NULL;
-  const char *phrase = arb_ingest_status_phrase (status, soup_message_get_reason_phrase (msg));
+  const char *phrase = arb_ingest_status_phrase (status, reason_phrase);
   ArbIngestErrorBody e;
   g_autofree char *details = NULL;
 
@@ -803,7 +802,7 @@ ks_rest_http_error (KsPlugin *self, SoupMessage *msg, GBytes *body)
     }
   if (status == 429)
     {
-      const char *retry = soup_message_headers_get_one (soup_message_get_response_headers (msg), "Retry-After");
+      const char *retry = headers != NULL ? soup_message_headers_get_one (headers, "Retry-After") : NULL;
       gint64 wait_ms = 0;
 
       if (!arb_ingest_retry_after_ms (retry, arb_now_us (), &wait_ms) || wait_ms <= 0)
@@ -822,6 +821,13 @@ ks_rest_http_error (KsPlugin *self, SoupMessage *msg, GBytes *body)
                   e.message != NULL ? ": " : "", e.message != NULL ? e.message : "", details != NULL ? " (" : "",
                   details != NULL ? details : "", details != NULL ? ")" : "");
   arb_ingest_error_body_clear (&e);
+}
+
+static void
+ks_rest_http_error (KsPlugin *self, SoupMessage *msg, GBytes *body)
+{
+  ks_rest_error (self, soup_message_get_status (msg), soup_message_get_reason_phrase (msg),
+                 soup_message_get_response_headers (msg), body);
 }
 
 /* the markets of a REST answer: {"markets":[…]}, {"market":{…}},
