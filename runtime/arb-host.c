@@ -695,6 +695,10 @@ arb_host_stop (ArbHost *host)
       while (arb_api_in_flight (host->api) > 0 && g_get_monotonic_time () < deadline)
         if (!g_main_context_iteration (host->context, FALSE))
           g_usleep (1000);
+      /* the marks (high-water marks, day highs) reach the store too */
+      while (host->marker != NULL && !arb_marker_flush (host->marker) && g_get_monotonic_time () < deadline)
+        if (!g_main_context_iteration (host->context, FALSE))
+          g_usleep (1000);
     }
   arb_http_disconnect (host->http);
   if (host->feeds != NULL)

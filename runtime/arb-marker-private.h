@@ -25,6 +25,9 @@ guint64    arb_marker_get_marks (ArbMarker *marker);
 /* a market status change: a resolved or voided market settles its positions */
 void       arb_marker_on_status (ArbMarker *marker, const char *market, ArbMarketState state,
                                  const ArbDecimal *settlement);
+/* at shutdown: writes what marks changed; TRUE once every account is idle
+ * (nothing queued, nothing committing): call it until it is */
+gboolean   arb_marker_flush (ArbMarker *marker);
 /* after a committed change of @account: rules and the lifecycle again */
 void       arb_marker_after_change (ArbMarker *marker, ArbAccount *account);
 

@@ -572,3 +572,28 @@ arb_marker_on_status (ArbMarker *m, const char *market, ArbMarketState state, co
   for (guint i = 0; i < accounts->len; i++)
     arb_saga_settle (m->saga, g_ptr_array_index (accounts, i), market, state, settlement, NULL);
 }
+
+gboolean
+arb_marker_flush (ArbMarker *m)
+{
+  g_autoptr(GPtrArray) accounts = arb_trading_list_accounts (m->trading, NULL);
+  GHashTableIter it;
+  gpointer a;
+  gboolean idle = TRUE;
+
+  /* every row whose marks changed goes to the store, busy or not: a batch in
+   * flight wrote the row as it was when it began */
+  g_hash_table_iter_init (&it, m->dirty);
+  while (g_hash_table_iter_next (&it, &a, NULL))
+    {
+      arb_saga_persist_account (m->saga, a);
+      g_hash_table_iter_remove (&it);
+    }
+  for (guint i = 0; i < accounts->len; i++)
+    {
+      ArbAccount *account = g_ptr_array_index (accounts, i);
+      if (account->busy || !g_queue_is_empty (&account->waiting))
+        idle = FALSE;
+    }
+  return idle;
+}

@@ -769,6 +769,7 @@ arb_saga_place_order (ArbSaga *saga, const ArbOrderRequest *req, ArbIdempotencyR
 static gboolean
 prepare_close (SagaRun *run, ArbAccount *account, ArbStoreTxn *txn, GError **error_out)
 {
+  gboolean at_entry = FALSE;
   ArbTrading *t = run->saga->trading;
   ArbPositionRow *pos = arb_trading_get_position (t, run->position_id, NULL);
   ArbProgram *program;
@@ -807,14 +808,25 @@ prepare_close (SagaRun *run, ArbAccount *account, ArbStoreTxn *txn, GError **err
     {
       /* a rule closes at the market as it is: the trigger was the quote */
       quote = arb_price_book_get (run->saga->host->book, pos->market);
-      if (quote == NULL)
+      if (quote == NULL && run->close_reason == ARB_TRADE_LIQUIDATION)
+        {
+          /* an assessment that ends leaves nothing open: a market that never
+           * had a price closes at its entry price, no gain, no fee */
+          at_entry = TRUE;
+          fill.price = pos->entry_price;
+          fill.quantity = qty;
+          fill.fee = ARB_DECIMAL_ZERO;
+          fill.quote_source = g_strdup ("no quote: closed at entry");
+          fill.quote_time_us = now;
+        }
+      else if (quote == NULL)
         PREPARE_FAIL (g_error_new (ARB_TRADING_ERROR, ARB_TRADING_ERROR_MARKET_DATA, "no quote for %s to close at",
                                    pos->market));
     }
   else if (!arb_trading_quote_for (t, pos->market, &quote, &error))
     PREPARE_FAIL (error);
   /* closing a long sells at the bid; closing a short buys at the ask */
-  if (!run->settle
+  if (!run->settle && !at_entry
       && !arb_trading_estimate (t, program, pos->market, quote, pos->side == ARB_SIDE_SHORT, qty, &fill, &error))
     PREPARE_FAIL (error);
   if (!arb_position_pnl (pos, fill.price, qty, &pnl, &error) || !arb_decimal_sub (pnl, fill.fee, &cash, &error)
