@@ -44,7 +44,7 @@ pt_quote_free (PtQuote *q)
   g_free (q);
 }
 
-static char *
+G_GNUC_UNUSED static char *
 pt_quote_text (const ArbQuote *quote)
 {
   char b[ARB_DECIMAL_BUFSIZE], a[ARB_DECIMAL_BUFSIZE], l[ARB_DECIMAL_BUFSIZE];
@@ -73,7 +73,7 @@ pt_capture (ArbInstance *inst, ArbQuote *quote, GError **error)
   return TRUE;
 }
 
-static void
+G_GNUC_UNUSED static void
 pt_reset (void)
 {
   g_ptr_array_set_size (pt_quotes, 0);
@@ -82,7 +82,7 @@ pt_reset (void)
 }
 
 /* the last quote captured for @market, or NULL */
-static const char *
+G_GNUC_UNUSED static const char *
 pt_last (const char *market)
 {
   for (guint i = pt_quotes->len; i > 0; i--)
@@ -129,7 +129,7 @@ pt_init (void)
 }
 
 /* a host (not started) with [ingest:x] = @group_body */
-static PtHost *
+G_GNUC_UNUSED static PtHost *
 pt_host_new (const char *group_body)
 {
   PtHost *h = g_new0 (PtHost, 1);
@@ -174,7 +174,7 @@ pt_metric (PtHost *h, const char *name)
 }
 
 /* the market's status in the host's book: "state" or "state@settlement" */
-static char *
+G_GNUC_UNUSED static char *
 pt_status (PtHost *h, const char *market)
 {
   ArbMarketStatusInfo st = { 0 };
@@ -188,7 +188,7 @@ pt_status (PtHost *h, const char *market)
   return g_strdup (arb_market_state_to_string (st.state));
 }
 
-static char *
+G_GNUC_UNUSED static char *
 pt_fixtures (const char *provider)
 {
   const char *dir = g_getenv ("ARB_FIXTURES_DIR");
@@ -202,7 +202,7 @@ pt_fixtures (const char *provider)
   return g_steal_pointer (&path);
 }
 
-static char *
+G_GNUC_UNUSED static char *
 pt_read (const char *dir, const char *name, gsize *length)
 {
   g_autofree char *path = g_build_filename (dir, name, NULL);
@@ -216,7 +216,7 @@ pt_read (const char *dir, const char *name, gsize *length)
 
 /* the server's text frames of a transcript (API-REFERENCE.md §0), each as
  * its exact payload text */
-static GPtrArray *
+G_GNUC_UNUSED static GPtrArray *
 pt_transcript (const char *dir, const char *name)
 {
   g_autofree char *text = pt_read (dir, name, NULL);
