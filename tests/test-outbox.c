@@ -17,6 +17,7 @@
 
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #ifdef __linux__
 #include <sys/prctl.h>
 #endif
@@ -489,6 +490,7 @@ typedef struct {
   char    *log;
   ArbHost *host;    /* nullable */
   guint    breaks;  /* how often the path was broken (rotated files: events.jsonl.N) */
+  const char *events; /* sink:jsonl's events=, "ledger" unless set */
 } HostFx;
 
 static void
@@ -545,12 +547,13 @@ host_up (HostFx *fx, const char *runtime_extra, const char *sink_extra, const ch
                                            "[sink:jsonl]\n"
                                            "plugin=sink-jsonl\n"
                                            "path=out/events.jsonl\n"
-                                           "fsync=always\n"
-                                           "events=ledger\n"
+                                           "events=%s\n"
                                            "%s\n"
                                            "%s",
                                            migrations, runtime_extra != NULL ? runtime_extra : "",
-                                           sink_extra != NULL ? sink_extra : "", groups != NULL ? groups : "");
+                                           fx->events != NULL ? fx->events : "ledger",
+                                           sink_extra != NULL ? sink_extra : "fsync=always\n",
+                                           groups != NULL ? groups : "");
   g_autoptr(GPtrArray) problems = arb_config_problems_new ();
   g_autoptr(GError) error = NULL;
   g_autofree char *all = NULL;
@@ -926,7 +929,7 @@ test_host_outage (HostFx *fx, gconstpointer data)
   gint64 marked;
   guint dups;
 
-  host_up (fx, NULL, "required=true\n", NULL);
+  host_up (fx, NULL, "fsync=always\nrequired=true\n", NULL);
   g_assert_true (is_ready (fx));
   for (guint i = 0; i < 3; i++)
     ids[i] = create_assessment (fx, "trader");
@@ -1037,6 +1040,57 @@ test_host_pg_outage (HostFx *fx, gconstpointer data)
   g_assert_true (host_wait (fx, all_marked, "sink:jsonl"));
   check_file (fx, all);
   g_assert_true (host_wait (fx, delivered_metric_is, GUINT_TO_POINTER (all->len)));
+}
+
+
+static gdouble
+cpu_seconds (void)
+{
+  struct rusage ru;
+  getrusage (RUSAGE_SELF, &ru);
+  return (gdouble) ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+/* What the outbox costs: the process's CPU time (every thread: saga, store
+ * writer and readers, relay, sink) per order, with a sink that takes the
+ * ledger events (fsync=never) and with one that takes none, alternately. */
+static void
+test_host_perf (HostFx *fx, gconstpointer data)
+{
+  static const char *const variants[] = { "quote", "ledger" };
+  gdouble per_order[2][3];
+
+  for (guint round = 0; round < 3; round++)
+    for (guint v = 0; v < 2; v++)
+      {
+        g_auto(GStrv) ids = g_new0 (char *, 11);
+        g_autoptr(GPtrArray) all = NULL;
+        gdouble t0;
+        guint orders = 0;
+
+        fx->events = variants[v];
+        host_up (fx, NULL, "fsync=never\n", NULL);
+        for (guint i = 0; i < 10; i++)
+          ids[i] = create_assessment (fx, "trader");
+        host_run_for (fx, 200);
+        t0 = cpu_seconds ();
+        for (guint batch = 0; batch < 50; batch++, orders += 10 * 4)
+          place_orders (fx, ids, 4);
+        if (v == 1)
+          {
+            all = outbox_rows (fx);
+            g_assert_true (host_wait (fx, all_marked, "sink:jsonl"));
+          }
+        per_order[v][round] = (cpu_seconds () - t0) * 1e6 / orders;
+        host_down (fx);
+        remove_tree (fx->out);
+        {
+          g_autofree char *state = g_build_filename (fx->dir, "state", NULL);
+          remove_tree (state);
+        }
+      }
+  g_test_message ("CPU per order, no ledger sink: %.0f %.0f %.0f us; a ledger sink: %.0f %.0f %.0f us", per_order[0][0],
+                  per_order[0][1], per_order[0][2], per_order[1][0], per_order[1][1], per_order[1][2]);
 }
 
 static gboolean
@@ -1623,6 +1677,8 @@ main (int argc, char **argv)
   ADD_HOST ("/outbox/host/jsonl/restart", test_host_restart);
   ADD_HOST ("/outbox/host/jsonl/prune", test_host_prune);
   ADD_HOST ("/outbox/host/postgresql/store-away-while-marking", test_host_pg_outage);
+  if (g_test_perf ())
+    ADD_HOST ("/outbox/host/perf/cpu-per-order", test_host_perf);
 #undef ADD_HOST
 #ifdef ARB_TEST_KAFKA
   g_test_add ("/outbox/kafka/brokers-down-then-healed", KafkaFx, NULL, kafka_setup, test_kafka_outage,
