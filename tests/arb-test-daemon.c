@@ -11,13 +11,15 @@
 #define EXIT_TIMEOUT_MS  5000
 
 struct _ArbTestDaemon {
-  GSubprocess      *proc;
-  GDataInputStream *err;     /* its stderr, a line at a time */
-  GCancellable     *cancel;
-  GString          *log;
-  gboolean          reading;
-  gboolean          exited;
-  guint16           port;
+  GSubprocess       *proc;
+  GDataInputStream  *err;     /* its stderr, a line at a time */
+  GCancellable      *cancel;
+  GString           *log;
+  ArbTestDaemonFlags flags;
+  gboolean           reading;
+  gboolean           waiting; /* for the process to end */
+  gboolean           exited;
+  guint16            port;
 };
 
 static gboolean
@@ -78,15 +80,23 @@ on_line (GObject *source, GAsyncResult *result, gpointer data)
 
   if (line == NULL)
     {
+      /* end of file (the daemon is gone) or cancelled */
       d->reading = FALSE;
       return;
     }
-  g_test_message ("arbiterd: %s", line);
+  if (!(d->flags & ARB_TEST_DAEMON_QUIET))
+    g_test_message ("arbiterd: %s", line);
   g_string_append (d->log, line);
   g_string_append_c (d->log, '\n');
   at = strstr (line, "listening on http://127.0.0.1:");
   if (at != NULL && d->port == 0)
-    d->port = (guint16) g_ascii_strtoull (at + strlen ("listening on http://127.0.0.1:"), NULL, 10);
+    {
+      guint64 port = g_ascii_strtoull (at + strlen ("listening on http://127.0.0.1:"), NULL, 10);
+
+      g_assert_cmpuint (port, >, 0);
+      g_assert_cmpuint (port, <=, 65535);
+      d->port = (guint16) port;
+    }
   read_next_line (d);
 }
 
@@ -122,8 +132,8 @@ launcher_new (GSubprocessFlags flags, const char *const *env)
   return l;
 }
 
-static char *
-arbiterd_path (void)
+char *
+arb_test_arbiterd_path (void)
 {
   const char *build = g_getenv ("ARB_BUILD_ROOT");
 
@@ -141,19 +151,27 @@ has_port (gpointer data)
 ArbTestDaemon *
 arb_test_daemon_start (const char *conf, const char *const *env)
 {
+  return arb_test_daemon_start_full (conf, env, ARB_TEST_DAEMON_DEFAULT, 0);
+}
+
+ArbTestDaemon *
+arb_test_daemon_start_full (const char *conf, const char *const *env, ArbTestDaemonFlags flags,
+                            guint start_timeout_ms)
+{
   ArbTestDaemon *d = g_new0 (ArbTestDaemon, 1);
   g_autoptr(GSubprocessLauncher) l = launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
                                                    env);
-  g_autofree char *arbiterd = arbiterd_path ();
+  g_autofree char *arbiterd = arb_test_arbiterd_path ();
   g_autoptr(GError) error = NULL;
 
   d->log = g_string_new (NULL);
+  d->flags = flags;
   d->cancel = g_cancellable_new ();
   d->proc = g_subprocess_launcher_spawn (l, &error, arbiterd, "--config", conf, NULL);
   g_assert_no_error (error);
   d->err = g_data_input_stream_new (g_subprocess_get_stderr_pipe (d->proc));
   read_next_line (d);
-  arb_test_wait_for (has_port, d, START_TIMEOUT_MS);
+  arb_test_wait_for (has_port, d, start_timeout_ms != 0 ? start_timeout_ms : START_TIMEOUT_MS);
   if (d->port == 0)
     {
       g_test_message ("arbiterd did not log the port it listens on; it logged:\n%s", d->log->str);
@@ -175,12 +193,41 @@ arb_test_daemon_get_log (ArbTestDaemon *d)
   return d->log->str;
 }
 
+GSubprocess *
+arb_test_daemon_get_subprocess (ArbTestDaemon *d)
+{
+  return d->proc;
+}
+
 static void
 on_exited (GObject *source, GAsyncResult *result, gpointer data)
 {
   ArbTestDaemon *d = data;
   g_subprocess_wait_finish (G_SUBPROCESS (source), result, NULL);
   d->exited = TRUE;
+  d->waiting = FALSE;
+}
+
+static void
+wait_async (ArbTestDaemon *d)
+{
+  if (d->waiting || d->exited)
+    return;
+  d->waiting = TRUE;
+  g_subprocess_wait_async (d->proc, NULL, on_exited, d);
+}
+
+void
+arb_test_daemon_kill (ArbTestDaemon *d, int signum)
+{
+  g_subprocess_send_signal (d->proc, signum);
+  wait_async (d);
+}
+
+gboolean
+arb_test_daemon_has_exited (ArbTestDaemon *d)
+{
+  return d->exited;
 }
 
 static gboolean
@@ -193,12 +240,21 @@ has_exited (gpointer data)
 int
 arb_test_daemon_terminate (ArbTestDaemon *d)
 {
-  g_subprocess_send_signal (d->proc, SIGTERM);
-  g_subprocess_wait_async (d->proc, NULL, on_exited, d);
-  if (!arb_test_wait_for (has_exited, d, EXIT_TIMEOUT_MS))
+  return arb_test_daemon_terminate_within (d, EXIT_TIMEOUT_MS);
+}
+
+int
+arb_test_daemon_terminate_within (ArbTestDaemon *d, guint timeout_ms)
+{
+  arb_test_daemon_kill (d, SIGTERM);
+  if (!arb_test_wait_for (has_exited, d, timeout_ms))
     return -1;
   if (!g_subprocess_get_if_exited (d->proc))
-    return -2;
+    {
+      g_test_message ("arbiterd died of signal %d", g_subprocess_get_if_signaled (d->proc)
+                                                     ? g_subprocess_get_term_sig (d->proc) : -1);
+      return -2;
+    }
   return g_subprocess_get_exit_status (d->proc);
 }
 
@@ -208,15 +264,29 @@ is_not_reading (gpointer data)
   return !((ArbTestDaemon *) data)->reading;
 }
 
+static gboolean
+is_not_waiting (gpointer data)
+{
+  return !((ArbTestDaemon *) data)->waiting;
+}
+
 void
 arb_test_daemon_free (ArbTestDaemon *d)
 {
   if (d == NULL)
     return;
   if (!d->exited)
-    g_subprocess_force_exit (d->proc);
+    {
+      g_subprocess_force_exit (d->proc);
+      /* gone before the next daemon opens the same store */
+      g_subprocess_wait (d->proc, NULL, NULL);
+    }
+  /* a wait still pending holds @d */
+  arb_test_wait_for (is_not_waiting, d, EXIT_TIMEOUT_MS);
+  g_assert_false (d->waiting);
   g_cancellable_cancel (d->cancel);
   arb_test_wait_for (is_not_reading, d, EXIT_TIMEOUT_MS);
+  g_assert_false (d->reading);
   g_clear_object (&d->err);
   g_clear_object (&d->proc);
   g_clear_object (&d->cancel);
@@ -229,7 +299,7 @@ arb_test_check_config (const char *conf, char **output)
 {
   g_autoptr(GSubprocessLauncher) l = launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE,
                                                    NULL);
-  g_autofree char *arbiterd = arbiterd_path ();
+  g_autofree char *arbiterd = arb_test_arbiterd_path ();
   g_autoptr(GSubprocess) proc = NULL;
   g_autoptr(GError) error = NULL;
 
@@ -240,32 +310,46 @@ arb_test_check_config (const char *conf, char **output)
   return g_subprocess_get_if_exited (proc) ? g_subprocess_get_exit_status (proc) : -1;
 }
 
+int
+arb_test_run (const char *const *argv, const char *const *env, char **out, char **err)
+{
+  g_autoptr(GSubprocessLauncher) l = launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
+                                                   env);
+  g_autoptr(GSubprocess) proc = NULL;
+  g_autoptr(GError) error = NULL;
+
+  proc = g_subprocess_launcher_spawnv (l, argv, &error);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (proc, NULL, NULL, out, err, &error);
+  g_assert_no_error (error);
+  return g_subprocess_get_if_exited (proc) ? g_subprocess_get_exit_status (proc) : -1;
+}
+
 void
 arb_test_reply_free (ArbTestReply *r)
 {
   g_free (r->body);
   g_free (r->content_type);
   g_free (r->retry_after);
+  g_clear_pointer (&r->headers, soup_message_headers_unref);
   g_free (r);
+}
+
+const char *
+arb_test_reply_header (ArbTestReply *r, const char *name)
+{
+  return r->headers != NULL ? soup_message_headers_get_one (r->headers, name) : NULL;
 }
 
 char *
 arb_test_mint_token (const char *conf, const char *subject, gboolean admin)
 {
-  g_autoptr(GSubprocessLauncher) l = launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
-                                                   NULL);
-  g_autofree char *arbiterd = arbiterd_path ();
-  g_autoptr(GSubprocess) proc = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autofree char *arbiterd = arb_test_arbiterd_path ();
+  const char *argv[] = { arbiterd, "--config", conf, "--mint-token", subject, admin ? "--admin" : NULL, NULL };
   g_autofree char *out = NULL;
   g_autofree char *err = NULL;
 
-  proc = g_subprocess_launcher_spawn (l, &error, arbiterd, "--config", conf, "--mint-token", subject,
-                                      admin ? "--admin" : NULL, NULL);
-  g_assert_no_error (error);
-  g_subprocess_communicate_utf8 (proc, NULL, NULL, &out, &err, &error);
-  g_assert_no_error (error);
-  if (!g_subprocess_get_if_exited (proc) || g_subprocess_get_exit_status (proc) != 0)
+  if (arb_test_run (argv, NULL, &out, &err) != 0)
     {
       g_test_message ("--mint-token failed: %s", err);
       return NULL;
@@ -303,6 +387,13 @@ ArbTestReply *
 arb_test_http_request (SoupSession *session, ArbTestDaemon *d, const char *method, const char *path,
                        const char *token, const char *body)
 {
+  return arb_test_http_request_full (session, d, method, path, token, body, NULL);
+}
+
+ArbTestReply *
+arb_test_http_request_full (SoupSession *session, ArbTestDaemon *d, const char *method, const char *path,
+                            const char *token, const char *body, const char *const *headers)
+{
   g_autofree char *uri = g_strdup_printf ("http://127.0.0.1:%u%s", d->port, path);
   g_autoptr(SoupMessage) msg = soup_message_new (method, uri);
   ArbTestReply *r = g_new0 (ArbTestReply, 1);
@@ -315,6 +406,8 @@ arb_test_http_request (SoupSession *session, ArbTestDaemon *d, const char *metho
       g_autofree char *auth = g_strdup_printf ("Bearer %s", token);
       soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", auth);
     }
+  for (guint i = 0; headers != NULL && headers[i] != NULL && headers[i + 1] != NULL; i += 2)
+    soup_message_headers_replace (soup_message_get_request_headers (msg), headers[i], headers[i + 1]);
   if (body != NULL)
     {
       g_autoptr(GBytes) bytes = g_bytes_new (body, strlen (body));
@@ -329,6 +422,7 @@ arb_test_http_request (SoupSession *session, ArbTestDaemon *d, const char *metho
   r->content_type = g_strdup (soup_message_headers_get_one (soup_message_get_response_headers (msg),
                                                             "Content-Type"));
   r->retry_after = g_strdup (soup_message_headers_get_one (soup_message_get_response_headers (msg), "Retry-After"));
+  r->headers = soup_message_headers_ref (soup_message_get_response_headers (msg));
   g_bytes_unref (p.body);
   return r;
 }
@@ -336,7 +430,18 @@ arb_test_http_request (SoupSession *session, ArbTestDaemon *d, const char *metho
 SoupSession *
 arb_test_session_new (void)
 {
+  return arb_test_session_new_full (10, 0);
+}
+
+SoupSession *
+arb_test_session_new_full (guint timeout_s, guint max_conns_per_host)
+{
+  /* straight to 127.0.0.1: no proxy from the environment or GSettings */
   g_autoptr(GProxyResolver) direct = g_simple_proxy_resolver_new ("direct://", NULL);
 
-  return soup_session_new_with_options ("timeout", 10, "proxy-resolver", direct, NULL);
+  /* the connection limits are construct-only */
+  if (max_conns_per_host == 0)
+    return soup_session_new_with_options ("timeout", timeout_s, "proxy-resolver", direct, NULL);
+  return soup_session_new_with_options ("timeout", timeout_s, "proxy-resolver", direct, "max-conns-per-host",
+                                        max_conns_per_host, "max-conns", 2 * max_conns_per_host, NULL);
 }

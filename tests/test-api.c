@@ -20,18 +20,16 @@
 
 #include <signal.h>
 #include <string.h>
-#ifdef __linux__
-#include <sys/prctl.h>
-#endif
 
-#include <glib/gstdio.h>
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 #include <libpq-fe.h>
 #include <libsoup/soup.h>
 #include <sqlite3.h>
 
+#include "arb-test-daemon.h"
 #include "arb-test-pg.h"
+#include "arb-test-util.h"
 
 #define PYTHON           "/usr/bin/python3"
 #define OPENSSL          "openssl"
@@ -54,9 +52,7 @@
 #define POLY_EDGE  "polymarket:1002" /* ask 0.9999 + 5 bps: a fill at or above 1 */
 #define KALSHI_RESOLVED "kalshi:KXBTCD-26NOV2017-T92499.99:yes"
 
-static char *build_root;
 static char *source_root;
-static char *plugin_dir;
 static ArbTestPg *pg_server; /* shared by the PostgreSQL cases */
 static guint db_counter;
 static guint cid_counter;
@@ -184,226 +180,53 @@ test_fixed_point (void)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Waiting on the test's own main context                                   */
-
-typedef gboolean (*Condition) (gpointer data);
-
-static gboolean
-set_flag (gpointer data)
-{
-  *(gboolean *) data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
-tick (gpointer data)
-{
-  return G_SOURCE_CONTINUE;
-}
-
-static gboolean
-wait_for (Condition cond, gpointer data, guint timeout_ms)
-{
-  gboolean timed_out = FALSE;
-  guint timeout_id = g_timeout_add (timeout_ms, set_flag, &timed_out);
-  guint tick_id = g_timeout_add (20, tick, NULL);
-
-  while (!cond (data) && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  if (!timed_out)
-    g_source_remove (timeout_id);
-  g_source_remove (tick_id);
-  return cond (data);
-}
-
-
-/* ------------------------------------------------------------------------ */
 /* The daemon                                                               */
-
-typedef struct {
-  GSubprocess      *proc;
-  GDataInputStream *err;
-  GCancellable     *cancel;
-  GString          *log;
-  gboolean          reading;
-  guint16           port;
-  gboolean          exited;
-} Daemon;
-
-static void read_next_line (Daemon *d);
-
-static void
-on_line (GObject *source, GAsyncResult *result, gpointer data)
-{
-  Daemon *d = data;
-  g_autofree char *line = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (source), result, NULL,
-                                                                     NULL);
-  const char *at;
-
-  if (line == NULL)
-    {
-      d->reading = FALSE;
-      return;
-    }
-  g_string_append (d->log, line);
-  g_string_append_c (d->log, '\n');
-  at = strstr (line, "listening on http://127.0.0.1:");
-  if (at != NULL && d->port == 0)
-    d->port = (guint16) g_ascii_strtoull (at + strlen ("listening on http://127.0.0.1:"), NULL, 10);
-  read_next_line (d);
-}
-
-static void
-read_next_line (Daemon *d)
-{
-  d->reading = TRUE;
-  g_data_input_stream_read_line_async (d->err, G_PRIORITY_DEFAULT, d->cancel, on_line, d);
-}
-
-#ifdef __linux__
-static void
-die_with_parent (gpointer data)
-{
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
-#endif
-
-static GSubprocessLauncher *
-launcher_new (GSubprocessFlags flags)
-{
-  GSubprocessLauncher *l = g_subprocess_launcher_new (flags);
-  g_subprocess_launcher_setenv (l, "ARBITER_PLUGIN_PATH", plugin_dir, TRUE);
-  g_subprocess_launcher_setenv (l, "ARB_PLUGIN_SYSTEM_PATH", "", TRUE);
-#ifdef __linux__
-  g_subprocess_launcher_set_child_setup (l, die_with_parent, NULL, NULL);
-#endif
-  return l;
-}
-
-static gboolean
-has_port (gpointer data)
-{
-  Daemon *d = data;
-  return d->port != 0 || !d->reading;
-}
-
-static Daemon *
-daemon_start (const char *conf)
-{
-  Daemon *d = g_new0 (Daemon, 1);
-  g_autoptr(GSubprocessLauncher) l = launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  g_autofree char *arbiterd = g_build_filename (build_root, "runtime", "arbiterd", NULL);
-  g_autoptr(GError) error = NULL;
-
-  d->log = g_string_new (NULL);
-  d->cancel = g_cancellable_new ();
-  d->proc = g_subprocess_launcher_spawn (l, &error, arbiterd, "--config", conf, NULL);
-  g_assert_no_error (error);
-  d->err = g_data_input_stream_new (g_subprocess_get_stderr_pipe (d->proc));
-  read_next_line (d);
-  wait_for (has_port, d, START_TIMEOUT_MS);
-  if (d->port == 0)
-    g_error ("arbiterd did not log the port it listens on; it logged:\n%s", d->log->str);
-  return d;
-}
-
-static void
-on_exited (GObject *source, GAsyncResult *result, gpointer data)
-{
-  Daemon *d = data;
-  g_subprocess_wait_finish (G_SUBPROCESS (source), result, NULL);
-  d->exited = TRUE;
-}
-
-static gboolean
-has_exited (gpointer data)
-{
-  Daemon *d = data;
-  return d->exited && !d->reading;
-}
 
 /* no sanitizer report and nothing critical in what the daemon logged */
 static void
-assert_clean_log (Daemon *d)
+assert_clean_log (ArbTestDaemon *d)
 {
   static const char *const bad[] = { "AddressSanitizer", "runtime error:", "LeakSanitizer", " critical ",
                                      "CRITICAL", NULL };
+  const char *logged = arb_test_daemon_get_log (d);
+
   for (guint i = 0; bad[i] != NULL; i++)
-    if (strstr (d->log->str, bad[i]) != NULL)
-      g_error ("arbiterd logged \"%s\":\n%s", bad[i], d->log->str);
+    if (strstr (logged, bad[i]) != NULL)
+      g_error ("arbiterd logged \"%s\":\n%s", bad[i], logged);
 }
 
-/* SIGTERM: the exit status once it is gone */
+/* SIGTERM: gone within EXIT_TIMEOUT_MS, with exit status 0 and a clean log */
 static void
-daemon_stop (Daemon *d)
+daemon_stop (ArbTestDaemon *d)
 {
-  g_subprocess_send_signal (d->proc, SIGTERM);
-  g_subprocess_wait_async (d->proc, NULL, on_exited, d);
-  if (!wait_for (has_exited, d, EXIT_TIMEOUT_MS))
-    g_error ("arbiterd did not exit within %u ms of SIGTERM:\n%s", EXIT_TIMEOUT_MS, d->log->str);
-  if (!g_subprocess_get_if_exited (d->proc) || g_subprocess_get_exit_status (d->proc) != 0)
-    g_error ("arbiterd did not exit 0 on SIGTERM (%s %d):\n%s",
-             g_subprocess_get_if_exited (d->proc) ? "status" : "signal",
-             g_subprocess_get_if_exited (d->proc) ? g_subprocess_get_exit_status (d->proc)
-                                                  : g_subprocess_get_term_sig (d->proc),
-             d->log->str);
+  int status = arb_test_daemon_terminate_within (d, EXIT_TIMEOUT_MS);
+
+  if (status == -1)
+    g_error ("arbiterd did not exit within %u ms of SIGTERM:\n%s", EXIT_TIMEOUT_MS, arb_test_daemon_get_log (d));
+  if (status != 0)
+    g_error ("arbiterd did not exit 0 on SIGTERM (%s %d):\n%s", status == -2 ? "signal" : "status",
+             status == -2 ? g_subprocess_get_term_sig (arb_test_daemon_get_subprocess (d)) : status,
+             arb_test_daemon_get_log (d));
   assert_clean_log (d);
 }
-
-static void
-daemon_kill9 (Daemon *d)
-{
-  g_subprocess_send_signal (d->proc, SIGKILL);
-  g_subprocess_wait_async (d->proc, NULL, on_exited, d);
-}
-
-static gboolean
-is_not_reading (gpointer data)
-{
-  return !((Daemon *) data)->reading;
-}
-
-static void
-daemon_free (Daemon *d)
-{
-  if (d == NULL)
-    return;
-  if (!d->exited)
-    {
-      g_subprocess_force_exit (d->proc);
-      g_subprocess_wait (d->proc, NULL, NULL);
-    }
-  g_cancellable_cancel (d->cancel);
-  wait_for (is_not_reading, d, EXIT_TIMEOUT_MS);
-  g_clear_object (&d->err);
-  g_clear_object (&d->proc);
-  g_clear_object (&d->cancel);
-  g_string_free (d->log, TRUE);
-  g_free (d);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (Daemon, daemon_free)
 
 /* ------------------------------------------------------------------------ */
 /* Child processes                                                          */
 
+/* @argv to its end, with the build's plugins: what it printed on stdout. Its
+ * exit status goes to @exit_status, or must be 0. */
 static char *
 run_tool (const char *const *argv, int *exit_status, char **err_out)
 {
-  g_autoptr(GSubprocessLauncher) l = launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  g_autoptr(GSubprocess) proc = NULL;
-  g_autoptr(GError) error = NULL;
   g_autofree char *out = NULL;
   g_autofree char *err = NULL;
+  int status = arb_test_run (argv, NULL, &out, &err);
 
-  proc = g_subprocess_launcher_spawnv (l, argv, &error);
-  g_assert_no_error (error);
-  g_subprocess_communicate_utf8 (proc, NULL, NULL, &out, &err, &error);
-  g_assert_no_error (error);
-  g_assert_true (g_subprocess_get_if_exited (proc));
+  g_assert_cmpint (status, !=, -1); /* it exited */
   if (exit_status != NULL)
-    *exit_status = g_subprocess_get_exit_status (proc);
-  else if (g_subprocess_get_exit_status (proc) != 0)
-    g_error ("%s exited %d: %s", argv[0], g_subprocess_get_exit_status (proc), err);
+    *exit_status = status;
+  else if (status != 0)
+    g_error ("%s exited %d: %s", argv[0], status, err);
   if (err_out != NULL)
     *err_out = g_steal_pointer (&err);
   return g_steal_pointer (&out);
@@ -413,10 +236,9 @@ run_tool (const char *const *argv, int *exit_status, char **err_out)
 static char *
 mint_token (const char *conf, const char *sub, gboolean admin)
 {
-  g_autofree char *arbiterd = g_build_filename (build_root, "runtime", "arbiterd", NULL);
-  const char *argv[] = { arbiterd, "--config", conf, "--mint-token", sub, admin ? "--admin" : NULL, NULL };
-  char *out = run_tool (argv, NULL, NULL);
-  g_strstrip (out);
+  char *out = arb_test_mint_token (conf, sub, admin);
+
+  g_assert_nonnull (out);
   g_assert_cmpuint (strlen (out), >, 20);
   g_assert_null (strchr (out, '\n'));
   return out;
@@ -463,7 +285,7 @@ typedef struct {
   char        *store_uri;
   char        *pg_conninfo;  /* PostgreSQL: the same database, for libpq */
   SoupSession *session;
-  Daemon      *d;
+  ArbTestDaemon *d;
   char        *admin;        /* --mint-token boss --admin */
   char        *alice;        /* python-jwt */
   char        *bob;          /* --mint-token bob */
@@ -486,7 +308,6 @@ env_new (Backend backend)
 {
   Env *e = g_new0 (Env, 1);
   g_autoptr(GError) error = NULL;
-  g_autoptr(GProxyResolver) direct = g_simple_proxy_resolver_new ("direct://", NULL);
 
   e->backend = backend;
   e->dir = g_dir_make_tmp ("arb-test-api-XXXXXX", &error);
@@ -515,35 +336,16 @@ env_new (Backend backend)
       g_assert_no_error (error);
       e->pg_conninfo = g_strdup (e->store_uri);
     }
-  e->session = soup_session_new_with_options ("timeout", HTTP_TIMEOUT_MS / 1000, "proxy-resolver", direct,
-                                              "max-conns-per-host", 64, "max-conns", 128, NULL);
+  e->session = arb_test_session_new_full (HTTP_TIMEOUT_MS / 1000, 64);
   return e;
-}
-
-static void
-remove_tree (const char *path)
-{
-  g_autoptr(GDir) d = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  if (d != NULL)
-    while ((name = g_dir_read_name (d)) != NULL)
-      {
-        g_autofree char *full = g_build_filename (path, name, NULL);
-        if (g_file_test (full, G_FILE_TEST_IS_DIR) && !g_file_test (full, G_FILE_TEST_IS_SYMLINK))
-          remove_tree (full);
-        else
-          g_unlink (full);
-      }
-  g_rmdir (path);
 }
 
 static void
 env_free (Env *e)
 {
-  g_clear_pointer (&e->d, daemon_free);
+  g_clear_pointer (&e->d, arb_test_daemon_free);
   g_clear_object (&e->session);
-  remove_tree (e->dir);
+  arb_test_remove_tree (e->dir);
   g_free (e->dir);
   g_free (e->conf);
   g_free (e->events);
@@ -780,7 +582,7 @@ static Call *
 call_start_full (Env *e, const char *method, const char *path, const char *token, const char *body,
                  const char *const *extra)
 {
-  g_autofree char *uri = g_strdup_printf ("http://127.0.0.1:%u%s", e->d->port, path);
+  g_autofree char *uri = g_strdup_printf ("http://127.0.0.1:%u%s", arb_test_daemon_get_port (e->d), path);
   Call *c = g_new0 (Call, 1);
   SoupMessageHeaders *h;
 
@@ -829,7 +631,7 @@ static Reply *
 call_finish (Call *c)
 {
   Reply *r;
-  if (!wait_for (call_is_done, c, HTTP_TIMEOUT_MS))
+  if (!arb_test_wait_for (call_is_done, c, HTTP_TIMEOUT_MS))
     g_error ("no answer within %u ms", HTTP_TIMEOUT_MS);
   r = g_steal_pointer (&c->reply);
   g_object_unref (c->msg);
@@ -1226,7 +1028,7 @@ static void
 wait_markets (Env *e, const char *const *tradable, const char *resolved)
 {
   MarketsWanted w = { e, tradable, resolved };
-  if (!wait_for (markets_ready, &w, 20000))
+  if (!arb_test_wait_for (markets_ready, &w, 20000))
     {
       g_autoptr(Reply) r = req (e, "GET", "/markets", e->alice, NULL);
       g_error ("the markets did not become ready: %s", r->body);
@@ -1242,14 +1044,16 @@ static void
 start (Env *e)
 {
   g_assert_null (e->d);
-  e->d = daemon_start (e->conf);
+  e->d = arb_test_daemon_start_full (e->conf, NULL, ARB_TEST_DAEMON_QUIET, START_TIMEOUT_MS);
+  if (e->d == NULL)
+    g_error ("arbiterd did not log the port it listens on (its log is above)");
 }
 
 static void
 restart (Env *e)
 {
   daemon_stop (e->d);
-  g_clear_pointer (&e->d, daemon_free);
+  g_clear_pointer (&e->d, arb_test_daemon_free);
   start (e);
 }
 
@@ -2207,7 +2011,7 @@ check_events (Env *e, Book *b)
   expect_status (r, 201);
   b->a1_trades++;
   w.trade_id = js (json_object_get_object_member (obj (r), "trade"), "id");
-  if (!wait_for (event_written, &w, 10000))
+  if (!arb_test_wait_for (event_written, &w, 10000))
     g_error ("the events of order %s (correlation id %s) did not reach %s", w.trade_id, w.cid, e->events);
 }
 
@@ -2339,7 +2143,7 @@ test_rs256 (void)
 
   /* tokens come from whoever holds the private key, not from arbiterd */
   {
-    g_autofree char *arbiterd = g_build_filename (build_root, "runtime", "arbiterd", NULL);
+    g_autofree char *arbiterd = arb_test_arbiterd_path ();
     const char *argv[] = { arbiterd, "--config", e->conf, "--mint-token", "x", NULL };
     g_autofree char *err = NULL;
     int status = 0;
@@ -2586,7 +2390,7 @@ test_store_failure (gconstpointer data)
     g_autofree char *fix = order_body (aid, FIX, "buy", "\"1\"", NULL);
     g_autofree char *path = NULL;
     daemon_stop (e->d);
-    g_clear_pointer (&e->d, daemon_free);
+    g_clear_pointer (&e->d, arb_test_daemon_free);
     if (e->backend == BACKEND_SQLITE)
       sqlite_exec (e, sql);
     else
@@ -2679,7 +2483,7 @@ burst_done (Call *c, gpointer data)
       for (guint i = 0; i < BURST_ORDERS; i++)
         b->reqs[i].at_kill = b->reqs[i].started && !b->reqs[i].answered;
       b->killed = TRUE;
-      daemon_kill9 (b->e->d);
+      arb_test_daemon_kill (b->e->d, SIGKILL);
       return;
     }
   if (!b->killed)
@@ -2705,7 +2509,7 @@ static gboolean
 burst_settled (gpointer data)
 {
   Burst *b = data;
-  return b->running == 0 && b->e->d->exited;
+  return b->running == 0 && arb_test_daemon_has_exited (b->e->d);
 }
 
 static void
@@ -2738,14 +2542,14 @@ test_kill9 (gconstpointer data)
       g_hash_table_insert (by_qty, &qty_keys[i], r);
     }
   burst_launch (b);
-  if (!wait_for (burst_settled, b, 60000))
+  if (!arb_test_wait_for (burst_settled, b, 60000))
     g_error ("the burst did not settle: %u running, %u answered 201, killed %d", b->running, b->ok, b->killed);
   g_assert_true (b->killed);
-  g_assert_true (g_subprocess_get_if_signaled (e->d->proc));
-  g_assert_cmpint (g_subprocess_get_term_sig (e->d->proc), ==, SIGKILL);
+  g_assert_true (g_subprocess_get_if_signaled (arb_test_daemon_get_subprocess (e->d)));
+  g_assert_cmpint (g_subprocess_get_term_sig (arb_test_daemon_get_subprocess (e->d)), ==, SIGKILL);
 
   /* the same store, a new daemon */
-  g_clear_pointer (&e->d, daemon_free);
+  g_clear_pointer (&e->d, arb_test_daemon_free);
   start (e);
   wait_markets (e, core_markets, NULL);
 
@@ -2855,11 +2659,6 @@ test_kill9 (gconstpointer data)
 
 /* ------------------------------------------------------------------------ */
 
-static void
-drop_message (const char *domain, GLogLevelFlags level, const char *message, gpointer data)
-{
-}
-
 int
 main (int argc, char **argv)
 {
@@ -2869,15 +2668,11 @@ main (int argc, char **argv)
   /* GSocketClient asks for the default proxy resolver even when the session
    * has its own; GNOME's reads GSettings, whose schemas the isolated dirs hide */
   g_setenv ("GIO_USE_PROXY_RESOLVER", "dummy", TRUE);
-  g_log_set_handler ("GLib", G_LOG_LEVEL_DEBUG, drop_message, NULL);
-  g_log_set_handler ("GLib-GIO", G_LOG_LEVEL_DEBUG, drop_message, NULL);
-  g_log_set_handler ("libsoup", G_LOG_LEVEL_DEBUG, drop_message, NULL);
+  arb_test_drop_library_debug ();
 
-  build_root = g_strdup (g_getenv ("ARB_BUILD_ROOT"));
   source_root = g_strdup (g_getenv ("ARB_SOURCE_ROOT"));
-  g_assert_nonnull (build_root);
+  g_assert_nonnull (g_getenv ("ARB_BUILD_ROOT"));
   g_assert_nonnull (source_root);
-  plugin_dir = g_build_filename (build_root, "plugins", NULL);
 
   g_test_add_func ("/api/fixed-point", test_fixed_point);
   g_test_add_data_func ("/api/sqlite/contract", GINT_TO_POINTER (BACKEND_SQLITE), test_contract);

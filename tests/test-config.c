@@ -8,12 +8,12 @@
 
 #include <string.h>
 
-#include <glib/gstdio.h>
 #include <gio/gio.h>
 
 #include "arb-config-private.h"
 #include "arb-host-private.h"
 #include "arb-util-private.h"
+#include "arb-test-util.h"
 
 typedef struct {
   char *dir;  /* owned: a fresh temporary directory */
@@ -32,27 +32,9 @@ fixture_up (Fixture *fx, gconstpointer data)
 }
 
 static void
-remove_tree (const char *path)
-{
-  g_autoptr(GDir) d = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  if (d != NULL)
-    while ((name = g_dir_read_name (d)) != NULL)
-      {
-        g_autofree char *full = g_build_filename (path, name, NULL);
-        if (g_file_test (full, G_FILE_TEST_IS_DIR) && !g_file_test (full, G_FILE_TEST_IS_SYMLINK))
-          remove_tree (full);
-        else
-          g_unlink (full);
-      }
-  g_rmdir (path);
-}
-
-static void
 fixture_down (Fixture *fx, gconstpointer data)
 {
-  remove_tree (fx->dir);
+  arb_test_remove_tree (fx->dir);
   g_free (fx->dir);
   g_free (fx->path);
 }
@@ -683,20 +665,13 @@ test_check_config_cli (Fixture *fx, gconstpointer data)
   g_assert_cmpstr (out, ==, summary);
 }
 
-static void
-drop_message (const char *domain, GLogLevelFlags level, const char *message, gpointer data)
-{
-}
-
 int
 main (int argc, char **argv)
 {
   const char *build_root;
 
   g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
-  /* GLib's own debug chatter (isolated dirs, socket client) buries the TAP log */
-  g_log_set_handler ("GLib", G_LOG_LEVEL_DEBUG, drop_message, NULL);
-  g_log_set_handler ("GLib-GIO", G_LOG_LEVEL_DEBUG, drop_message, NULL);
+  arb_test_drop_library_debug ();
 
   /* the two plugins of the build tree, nothing installed */
   build_root = g_getenv ("ARB_BUILD_ROOT");

@@ -21,11 +21,10 @@
 
 #include <string.h>
 
-#include <glib/gstdio.h>
-
 #include "arb-host-private.h"
 #include "arb-plugin-loader-private.h"
 #include "arb-test-log.h"
+#include "arb-test-util.h"
 
 #define UNREACHABLE_DIR "/proc/arbiter-conformance"
 #define RUN_MS          300
@@ -50,24 +49,6 @@ static char *
 plugin_build_dir (void)
 {
   return g_build_filename (build_root (), "plugins", NULL);
-}
-
-static void
-rm_rf (const char *path)
-{
-  g_autoptr(GDir) d = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  if (d != NULL)
-    while ((name = g_dir_read_name (d)) != NULL)
-      {
-        g_autofree char *child = g_build_filename (path, name, NULL);
-        if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-          rm_rf (child);
-        else
-          g_assert_cmpint (g_unlink (child), ==, 0);
-      }
-  g_assert_cmpint (g_rmdir (path), ==, 0);
 }
 
 /* The plugin's source directory, holding tests/minimal.conf: by its name
@@ -373,7 +354,7 @@ test_lifecycle (gconstpointer data)
 
   after = list_dir (tests_dir);
   g_assert_cmpstr (after, ==, before);
-  rm_rf (tmp);
+  g_assert_true (arb_test_remove_tree (tmp));
   arb_test_log_check ();
 }
 
@@ -418,7 +399,7 @@ test_stop_after_failed_start (gconstpointer data)
                                                   "makes its start fail, so stop after a failed start is not "
                                                   "exercised",
                                                   m->name);
-          rm_rf (tmp);
+          g_assert_true (arb_test_remove_tree (tmp));
           g_test_skip (msg);
           return;
         }
@@ -496,7 +477,7 @@ test_stop_after_failed_start (gconstpointer data)
         }
     }
   g_clear_pointer (&host, arb_host_free);
-  rm_rf (tmp);
+  g_assert_true (arb_test_remove_tree (tmp));
   arb_test_log_check ();
 }
 

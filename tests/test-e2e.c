@@ -7,293 +7,52 @@
 
 #include "config.h"
 
-#include <signal.h>
 #include <string.h>
-#ifdef __linux__
-#include <sys/prctl.h>
-#endif
 
-#include <glib/gstdio.h>
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
 
 #include <arbiter/arb-plugin.h>
 
-#define START_TIMEOUT_MS 10000
-#define EXIT_TIMEOUT_MS  5000
+#include "arb-test-daemon.h"
+#include "arb-test-util.h"
+
 #define LINES_TIMEOUT_MS 10000
 #define MIN_LINES        20
 
-static char *build_root;
 static char *source_root;
-static char *plugin_dir;  /* the build's plugins */
-static char *fixture_dir; /* tests/e2e-fixtures in the build: libarb-ingest-abi2.so */
+static char *fixture_dir;     /* tests/e2e-fixtures in the build: libarb-ingest-abi2.so */
+static char *fixture_plugins; /* ARBITER_PLUGIN_PATH: the build's plugins, then fixture_dir */
 
 /* ------------------------------------------------------------------------ */
-/* Waiting on the test's own main context                                   */
+/* The daemon, from the outside                                             */
 
-typedef gboolean (*Condition) (gpointer data);
-
-static gboolean
-set_flag (gpointer data)
-{
-  *(gboolean *) data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
-tick (gpointer data)
-{
-  return G_SOURCE_CONTINUE;
-}
-
-/* iterates until @cond holds or @timeout_ms passed; a tick every 50 ms lets
- * conditions on files be polled */
-static gboolean
-wait_for (Condition cond, gpointer data, guint timeout_ms)
-{
-  gboolean timed_out = FALSE;
-  guint timeout_id = g_timeout_add (timeout_ms, set_flag, &timed_out);
-  guint tick_id = g_timeout_add (50, tick, NULL);
-
-  while (!cond (data) && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  if (!timed_out)
-    g_source_remove (timeout_id);
-  g_source_remove (tick_id);
-  return cond (data);
-}
-
-/* ------------------------------------------------------------------------ */
-/* The daemon                                                               */
-
-typedef struct {
-  GSubprocess      *proc;
-  GDataInputStream *err;    /* its stderr, read a line at a time */
-  GCancellable     *cancel;
-  GString          *log;    /* every line it logged */
-  gboolean          reading;
-  guint16           port;
-  gboolean          exited;
-} Daemon;
-
-static void read_next_line (Daemon *d);
-
-static void
-on_line (GObject *source, GAsyncResult *result, gpointer data)
-{
-  Daemon *d = data;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *line = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (source), result, NULL,
-                                                                     &error);
-  const char *at;
-
-  if (line == NULL)
-    {
-      /* end of file (the daemon is gone) or cancelled */
-      d->reading = FALSE;
-      return;
-    }
-  g_test_message ("arbiterd: %s", line);
-  g_string_append (d->log, line);
-  g_string_append_c (d->log, '\n');
-  at = strstr (line, "listening on http://127.0.0.1:");
-  if (at != NULL && d->port == 0)
-    {
-      guint64 port = 0;
-      at += strlen ("listening on http://127.0.0.1:");
-      port = g_ascii_strtoull (at, NULL, 10);
-      g_assert_cmpuint (port, >, 0);
-      g_assert_cmpuint (port, <=, 65535);
-      d->port = (guint16) port;
-    }
-  read_next_line (d);
-}
-
-static void
-read_next_line (Daemon *d)
-{
-  d->reading = TRUE;
-  g_data_input_stream_read_line_async (d->err, G_PRIORITY_DEFAULT, d->cancel, on_line, d);
-}
-
-#ifdef __linux__
-static void
-die_with_parent (gpointer data)
-{
-  /* a failed assertion aborts the test; the daemon must not outlive it */
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
-#endif
-
-static GSubprocessLauncher *
-launcher_new (GSubprocessFlags flags, gboolean with_fixture)
-{
-  GSubprocessLauncher *l = g_subprocess_launcher_new (flags);
-  g_autofree char *path = with_fixture ? g_strjoin (G_SEARCHPATH_SEPARATOR_S, plugin_dir, fixture_dir, NULL)
-                                       : g_strdup (plugin_dir);
-  g_subprocess_launcher_setenv (l, "ARBITER_PLUGIN_PATH", path, TRUE);
-  g_subprocess_launcher_setenv (l, "ARB_PLUGIN_SYSTEM_PATH", "", TRUE);
-#ifdef __linux__
-  g_subprocess_launcher_set_child_setup (l, die_with_parent, NULL, NULL);
-#endif
-  return l;
-}
-
-static gboolean
-has_port (gpointer data)
-{
-  Daemon *d = data;
-  return d->port != 0 || !d->reading;
-}
-
-static Daemon *
+/* arbiterd on @conf; with @with_fixture, the ABI 2 fixture plugin is found too */
+static ArbTestDaemon *
 daemon_start (const char *conf, gboolean with_fixture)
 {
-  Daemon *d = g_new0 (Daemon, 1);
-  g_autoptr(GSubprocessLauncher) l = launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
-                                                   with_fixture);
-  g_autofree char *arbiterd = g_build_filename (build_root, "runtime", "arbiterd", NULL);
-  g_autoptr(GError) error = NULL;
+  const char *const env[] = { "ARBITER_PLUGIN_PATH", fixture_plugins, NULL };
+  ArbTestDaemon *d = arb_test_daemon_start (conf, with_fixture ? env : NULL);
 
-  d->log = g_string_new (NULL);
-  d->cancel = g_cancellable_new ();
-  d->proc = g_subprocess_launcher_spawn (l, &error, arbiterd, "--config", conf, NULL);
-  g_assert_no_error (error);
-  d->err = g_data_input_stream_new (g_subprocess_get_stderr_pipe (d->proc));
-  read_next_line (d);
-  wait_for (has_port, d, START_TIMEOUT_MS);
-  if (d->port == 0)
-    g_error ("arbiterd did not log the port it listens on; it logged:\n%s", d->log->str);
+  if (d == NULL)
+    g_error ("arbiterd did not log the port it listens on (its log is above)");
   return d;
 }
 
-static void
-on_exited (GObject *source, GAsyncResult *result, gpointer data)
+/* @method @path, with X-Correlation-ID: @cid when not NULL */
+static ArbTestReply *
+http (SoupSession *session, ArbTestDaemon *d, const char *method, const char *path, const char *cid)
 {
-  Daemon *d = data;
-  g_subprocess_wait_finish (G_SUBPROCESS (source), result, NULL);
-  d->exited = TRUE;
+  const char *const headers[] = { "X-Correlation-ID", cid, NULL };
+
+  return arb_test_http_request_full (session, d, method, path, NULL, NULL, cid != NULL ? headers : NULL);
 }
 
-static gboolean
-has_exited (gpointer data)
+static const char *
+cid_of (ArbTestReply *r)
 {
-  Daemon *d = data;
-  return d->exited && !d->reading;
-}
-
-/* SIGTERM, then the exit status once it is gone; -1 when it did not go */
-static int
-daemon_terminate (Daemon *d)
-{
-  g_subprocess_send_signal (d->proc, SIGTERM);
-  g_subprocess_wait_async (d->proc, NULL, on_exited, d);
-  if (!wait_for (has_exited, d, EXIT_TIMEOUT_MS))
-    return -1;
-  if (!g_subprocess_get_if_exited (d->proc))
-    {
-      g_test_message ("arbiterd died of signal %d", g_subprocess_get_if_signaled (d->proc)
-                                                     ? g_subprocess_get_term_sig (d->proc) : -1);
-      return -2;
-    }
-  return g_subprocess_get_exit_status (d->proc);
-}
-
-static gboolean
-is_not_reading (gpointer data)
-{
-  return !((Daemon *) data)->reading;
-}
-
-static void
-daemon_free (Daemon *d)
-{
-  if (d == NULL)
-    return;
-  if (!d->exited)
-    g_subprocess_force_exit (d->proc);
-  g_cancellable_cancel (d->cancel);
-  wait_for (is_not_reading, d, EXIT_TIMEOUT_MS);
-  g_assert_false (d->reading);
-  g_clear_object (&d->err);
-  g_clear_object (&d->proc);
-  g_clear_object (&d->cancel);
-  g_string_free (d->log, TRUE);
-  g_free (d);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (Daemon, daemon_free)
-
-/* ------------------------------------------------------------------------ */
-/* HTTP, from the outside                                                   */
-
-typedef struct {
-  guint  status;
-  char  *body;         /* owned */
-  char  *content_type; /* owned, nullable */
-  char  *cid;          /* owned, nullable: X-Correlation-ID */
-  char  *allow;        /* owned, nullable */
-} Reply;
-
-static void
-reply_free (Reply *r)
-{
-  g_free (r->body);
-  g_free (r->content_type);
-  g_free (r->cid);
-  g_free (r->allow);
-  g_free (r);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (Reply, reply_free)
-
-typedef struct {
-  GBytes  *body;
-  GError  *error;
-  gboolean done;
-} Pending;
-
-static void
-on_sent (GObject *source, GAsyncResult *result, gpointer data)
-{
-  Pending *p = data;
-  p->body = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &p->error);
-  p->done = TRUE;
-}
-
-static gboolean
-is_done (gpointer data)
-{
-  return ((Pending *) data)->done;
-}
-
-static Reply *
-http (SoupSession *session, Daemon *d, const char *method, const char *path, const char *cid)
-{
-  g_autofree char *uri = g_strdup_printf ("http://127.0.0.1:%u%s", d->port, path);
-  g_autoptr(SoupMessage) msg = soup_message_new (method, uri);
-  SoupMessageHeaders *resp;
-  Pending p = { 0 };
-  Reply *r = g_new0 (Reply, 1);
-  const char *ct;
-  gsize len = 0;
-  const char *data;
-
-  if (cid != NULL)
-    soup_message_headers_replace (soup_message_get_request_headers (msg), "X-Correlation-ID", cid);
-  soup_session_send_and_read_async (session, msg, G_PRIORITY_DEFAULT, NULL, on_sent, &p);
-  g_assert_true (wait_for (is_done, &p, 10000));
-  g_assert_no_error (p.error);
-  resp = soup_message_get_response_headers (msg);
-  r->status = soup_message_get_status (msg);
-  data = g_bytes_get_data (p.body, &len);
-  r->body = g_strndup (data != NULL ? data : "", len);
-  ct = soup_message_headers_get_one (resp, "Content-Type");
-  r->content_type = g_strdup (ct);
-  r->cid = g_strdup (soup_message_headers_get_one (resp, "X-Correlation-ID"));
-  r->allow = g_strdup (soup_message_headers_get_one (resp, "Allow"));
-  g_bytes_unref (p.body);
-  return r;
+  return arb_test_reply_header (r, "X-Correlation-ID");
 }
 
 static JsonObject *
@@ -487,36 +246,14 @@ fixture_up (Fixture *fx, gconstpointer data)
   g_assert_no_error (error);
   fx->conf = g_build_filename (fx->dir, "arbiter.conf", NULL);
   fx->events = g_build_filename (fx->dir, "events.jsonl", NULL);
-  {
-    /* straight to 127.0.0.1: no proxy from the environment or GSettings */
-    g_autoptr(GProxyResolver) direct = g_simple_proxy_resolver_new ("direct://", NULL);
-    fx->session = soup_session_new_with_options ("timeout", 10, "proxy-resolver", direct, NULL);
-  }
-}
-
-static void
-remove_tree (const char *path)
-{
-  g_autoptr(GDir) d = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  if (d != NULL)
-    while ((name = g_dir_read_name (d)) != NULL)
-      {
-        g_autofree char *full = g_build_filename (path, name, NULL);
-        if (g_file_test (full, G_FILE_TEST_IS_DIR) && !g_file_test (full, G_FILE_TEST_IS_SYMLINK))
-          remove_tree (full);
-        else
-          g_unlink (full);
-      }
-  g_rmdir (path);
+  fx->session = arb_test_session_new ();
 }
 
 static void
 fixture_down (Fixture *fx, gconstpointer data)
 {
   g_clear_object (&fx->session);
-  remove_tree (fx->dir);
+  arb_test_remove_tree (fx->dir);
   g_free (fx->dir);
   g_free (fx->conf);
   g_free (fx->events);
@@ -554,7 +291,7 @@ static void
 wait_for_lines (Fixture *fx, guint n)
 {
   LinesWanted w = { fx->events, n };
-  if (!wait_for (has_lines, &w, LINES_TIMEOUT_MS))
+  if (!arb_test_wait_for (has_lines, &w, LINES_TIMEOUT_MS))
     g_error ("%s has %u lines after %u ms, expected at least %u", fx->events, count_lines (fx->events),
              LINES_TIMEOUT_MS, n);
 }
@@ -565,8 +302,8 @@ wait_for_lines (Fixture *fx, guint n)
 static void
 test_replay_to_jsonl (Fixture *fx, gconstpointer user_data)
 {
-  g_autoptr(Daemon) d = NULL;
-  g_autoptr(Reply) r = NULL;
+  g_autoptr(ArbTestDaemon) d = NULL;
+  g_autoptr(ArbTestReply) r = NULL;
   g_autoptr(JsonObject) o = NULL;
   JsonArray *instances;
   guint before, after, quotes = 0;
@@ -582,7 +319,7 @@ test_replay_to_jsonl (Fixture *fx, gconstpointer user_data)
   g_assert_cmpstr (json_object_get_string_member (o, "status"), ==, "ok");
   g_assert_cmpstr (json_object_get_string_member (o, "version"), ==, ARB_VERSION);
   g_clear_pointer (&o, json_object_unref);
-  g_clear_pointer (&r, reply_free);
+  g_clear_pointer (&r, arb_test_reply_free);
 
   /* readiness: both instances run */
   r = http (fx->session, d, "GET", "/ready", NULL);
@@ -602,7 +339,7 @@ test_replay_to_jsonl (Fixture *fx, gconstpointer user_data)
   g_assert_cmpstr (json_object_get_string_member (find_instance (o, "sink:events"), "plugin"), ==, "sink-jsonl");
   g_assert_cmpuint (json_array_get_length (json_object_get_array_member (o, "refusedModules")), ==, 0);
   g_clear_pointer (&o, json_object_unref);
-  g_clear_pointer (&r, reply_free);
+  g_clear_pointer (&r, arb_test_reply_free);
 
   /* events reach the file, each a whole envelope */
   wait_for_lines (fx, MIN_LINES);
@@ -618,7 +355,7 @@ test_replay_to_jsonl (Fixture *fx, gconstpointer user_data)
       g_assert_cmpuint (r->status, ==, 200);
       if (attempt == 50 || strstr (r->body, "\narb_sink_published_total{instance=\"sink:events\"") != NULL)
         break;
-      g_clear_pointer (&r, reply_free);
+      g_clear_pointer (&r, arb_test_reply_free);
       g_usleep (100 * 1000);
     }
   g_assert_true (g_str_has_prefix (r->content_type, "text/plain"));
@@ -641,7 +378,7 @@ test_replay_to_jsonl (Fixture *fx, gconstpointer user_data)
   g_assert_cmpfloat (metric_value (r->body, "arb_http_request_duration_seconds_sum{method=\"GET\",route=\"/health\","
                                             "status=\"200\"}"),
                      >=, 0);
-  g_clear_pointer (&r, reply_free);
+  g_clear_pointer (&r, arb_test_reply_free);
 
   /* X-Correlation-ID: a valid one is echoed, anything else replaced */
   {
@@ -652,26 +389,26 @@ test_replay_to_jsonl (Fixture *fx, gconstpointer user_data)
                                     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" /* 65 */, "" };
     for (guint i = 0; i < G_N_ELEMENTS (valid); i++)
       {
-        g_autoptr(Reply) rr = http (fx->session, d, "GET", "/health", valid[i]);
+        g_autoptr(ArbTestReply) rr = http (fx->session, d, "GET", "/health", valid[i]);
         g_assert_cmpuint (rr->status, ==, 200);
-        g_assert_cmpstr (rr->cid, ==, valid[i]);
+        g_assert_cmpstr (cid_of (rr), ==, valid[i]);
       }
     for (guint i = 0; i < G_N_ELEMENTS (invalid); i++)
       {
-        g_autoptr(Reply) rr = http (fx->session, d, "GET", "/health", invalid[i]);
-        g_test_message ("X-Correlation-ID \"%s\" -> \"%s\"", invalid[i], rr->cid);
+        g_autoptr(ArbTestReply) rr = http (fx->session, d, "GET", "/health", invalid[i]);
+        g_test_message ("X-Correlation-ID \"%s\" -> \"%s\"", invalid[i], cid_of (rr));
         g_assert_cmpuint (rr->status, ==, 200);
-        g_assert_nonnull (rr->cid);
-        g_assert_cmpstr (rr->cid, !=, invalid[i]);
-        g_assert_true (g_uuid_string_is_valid (rr->cid));
+        g_assert_nonnull (cid_of (rr));
+        g_assert_cmpstr (cid_of (rr), !=, invalid[i]);
+        g_assert_true (g_uuid_string_is_valid (cid_of (rr)));
       }
     /* none sent: one generated, fresh each time */
     {
-      g_autoptr(Reply) r1 = http (fx->session, d, "GET", "/health", NULL);
-      g_autoptr(Reply) r2 = http (fx->session, d, "GET", "/health", NULL);
-      g_assert_true (g_uuid_string_is_valid (r1->cid));
-      g_assert_true (g_uuid_string_is_valid (r2->cid));
-      g_assert_cmpstr (r1->cid, !=, r2->cid);
+      g_autoptr(ArbTestReply) r1 = http (fx->session, d, "GET", "/health", NULL);
+      g_autoptr(ArbTestReply) r2 = http (fx->session, d, "GET", "/health", NULL);
+      g_assert_true (g_uuid_string_is_valid (cid_of (r1)));
+      g_assert_true (g_uuid_string_is_valid (cid_of (r2)));
+      g_assert_cmpstr (cid_of (r1), !=, cid_of (r2));
     }
   }
 
@@ -679,36 +416,36 @@ test_replay_to_jsonl (Fixture *fx, gconstpointer user_data)
   r = http (fx->session, d, "GET", "/no/such/thing", "e2e-404");
   g_assert_cmpuint (r->status, ==, 404);
   g_assert_true (g_str_has_prefix (r->content_type, "application/json"));
-  g_assert_cmpstr (r->cid, ==, "e2e-404");
+  g_assert_cmpstr (cid_of (r), ==, "e2e-404");
   g_assert_cmpstr (r->body, ==, "{\"error\":{\"code\":\"NOT_FOUND\",\"message\":\"no route for GET /no/such/thing\","
                                 "\"correlationId\":\"e2e-404\"}}");
-  g_clear_pointer (&r, reply_free);
+  g_clear_pointer (&r, arb_test_reply_free);
   r = http (fx->session, d, "GET", "/nope", "has space");
   g_assert_cmpuint (r->status, ==, 404);
   o = parse_object (r->body);
   {
     JsonObject *e = json_object_get_object_member (o, "error");
     g_assert_cmpstr (json_object_get_string_member (e, "code"), ==, "NOT_FOUND");
-    g_assert_cmpstr (json_object_get_string_member (e, "correlationId"), ==, r->cid);
-    g_assert_true (g_uuid_string_is_valid (r->cid));
+    g_assert_cmpstr (json_object_get_string_member (e, "correlationId"), ==, cid_of (r));
+    g_assert_true (g_uuid_string_is_valid (cid_of (r)));
   }
   g_clear_pointer (&o, json_object_unref);
-  g_clear_pointer (&r, reply_free);
+  g_clear_pointer (&r, arb_test_reply_free);
 
   /* a known path, the wrong method */
   r = http (fx->session, d, "POST", "/health", NULL);
   g_assert_cmpuint (r->status, ==, 405);
-  g_assert_cmpstr (r->allow, ==, "GET, HEAD");
+  g_assert_cmpstr (arb_test_reply_header (r, "Allow"), ==, "GET, HEAD");
   o = parse_object (r->body);
   g_assert_cmpstr (json_object_get_string_member (json_object_get_object_member (o, "error"), "code"), ==,
                    "METHOD_NOT_ALLOWED");
   g_clear_pointer (&o, json_object_unref);
-  g_clear_pointer (&r, reply_free);
+  g_clear_pointer (&r, arb_test_reply_free);
 
   /* SIGTERM: drained and gone within seconds, exit 0, no torn line */
-  g_assert_cmpint (daemon_terminate (d), ==, 0);
-  g_assert_true (strstr (d->log->str, "signal received, shutting down") != NULL);
-  g_assert_true (strstr (d->log->str, "[host] stopped\n") != NULL);
+  g_assert_cmpint (arb_test_daemon_terminate (d), ==, 0);
+  g_assert_true (strstr (arb_test_daemon_get_log (d), "signal received, shutting down") != NULL);
+  g_assert_true (strstr (arb_test_daemon_get_log (d), "[host] stopped\n") != NULL);
   after = check_events_file (fx->events, TRUE, NULL);
   g_assert_cmpuint (after, >=, before);
 }
@@ -716,26 +453,22 @@ test_replay_to_jsonl (Fixture *fx, gconstpointer user_data)
 static void
 test_list_plugins_refused (Fixture *fx, gconstpointer user_data)
 {
-  g_autoptr(GSubprocessLauncher) l = launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
-                                                   TRUE);
-  g_autofree char *arbiterd = g_build_filename (build_root, "runtime", "arbiterd", NULL);
-  g_autoptr(GSubprocess) proc = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autofree char *arbiterd = arb_test_arbiterd_path ();
+  const char *const argv[] = { arbiterd, "--list-plugins", "--config", fx->conf, NULL };
+  const char *const env[] = { "ARBITER_PLUGIN_PATH", fixture_plugins, NULL };
   g_autofree char *out = NULL;
   g_autofree char *err = NULL;
   g_autofree char *want = g_strdup_printf ("%s/libarb-ingest-abi2.so: built for plugin ABI 2.0, this host speaks "
                                            "%u.%u; rebuild it against arbiter-plugin-1",
                                            fixture_dir, ARB_PLUGIN_ABI_MAJOR, ARB_PLUGIN_ABI_MINOR);
   const char *refused;
+  int status;
 
   write_conf (fx, NULL);
-  proc = g_subprocess_launcher_spawn (l, &error, arbiterd, "--list-plugins", "--config", fx->conf, NULL);
-  g_assert_no_error (error);
-  g_subprocess_communicate_utf8 (proc, NULL, NULL, &out, &err, &error);
-  g_assert_no_error (error);
+  status = arb_test_run (argv, env, &out, &err);
   g_test_message ("--list-plugins:\n%s%s", out, err);
-  g_assert_true (g_subprocess_get_if_exited (proc));
-  g_assert_cmpint (g_subprocess_get_exit_status (proc), ==, 0);
+  g_assert_cmpint (status, !=, -1); /* it exited */
+  g_assert_cmpint (status, ==, 0);
   g_assert_true (ARB_PLUGIN_ABI_MAJOR == 1 && ARB_PLUGIN_ABI_MINOR == 0); /* "this host speaks 1.0" */
 
   /* the good ones above, the fixture below "refused:" with its reason */
@@ -750,8 +483,8 @@ test_list_plugins_refused (Fixture *fx, gconstpointer user_data)
 static void
 test_refused_plugin_instance (Fixture *fx, gconstpointer user_data)
 {
-  g_autoptr(Daemon) d = NULL;
-  g_autoptr(Reply) r = NULL;
+  g_autoptr(ArbTestDaemon) d = NULL;
+  g_autoptr(ArbTestReply) r = NULL;
   g_autoptr(JsonObject) o = NULL;
   g_autofree char *file = g_build_filename (fixture_dir, "libarb-ingest-abi2.so", NULL);
   g_autofree char *why = g_strdup_printf ("built for plugin ABI 2.0, this host speaks %u.%u; rebuild it against "
@@ -765,7 +498,7 @@ test_refused_plugin_instance (Fixture *fx, gconstpointer user_data)
   write_conf (fx, "[ingest:other]\nplugin=ingest-abi2\n");
   d = daemon_start (fx->conf, TRUE);
   /* said at start, and the daemon runs on without it */
-  g_assert_true (strstr (d->log->str, reason) != NULL);
+  g_assert_true (strstr (arb_test_daemon_get_log (d), reason) != NULL);
 
   r = http (fx->session, d, "GET", "/ready", NULL);
   g_assert_cmpuint (r->status, ==, 200);
@@ -788,7 +521,7 @@ test_refused_plugin_instance (Fixture *fx, gconstpointer user_data)
     g_assert_cmpstr (json_object_get_string_member (m, "reason"), ==, why);
   }
   g_clear_pointer (&o, json_object_unref);
-  g_clear_pointer (&r, reply_free);
+  g_clear_pointer (&r, arb_test_reply_free);
 
   /* replay quotes still flow */
   wait_for_lines (fx, MIN_LINES);
@@ -798,16 +531,16 @@ test_refused_plugin_instance (Fixture *fx, gconstpointer user_data)
   r = http (fx->session, d, "GET", "/metrics", NULL);
   g_assert_true (has_line (r->body, "arb_instance_up{instance=\"ingest:other\",plugin=\"\"} 0"));
   g_assert_true (has_line (r->body, "arb_instance_up{instance=\"ingest:replay\",plugin=\"ingest-replay\"} 1"));
-  g_clear_pointer (&r, reply_free);
+  g_clear_pointer (&r, arb_test_reply_free);
 
-  g_assert_cmpint (daemon_terminate (d), ==, 0);
+  g_assert_cmpint (arb_test_daemon_terminate (d), ==, 0);
   check_events_file (fx->events, TRUE, NULL);
 }
 
 static void
-assert_not_ready (Fixture *fx, Daemon *d, const char *name, const char *reason_prefix)
+assert_not_ready (Fixture *fx, ArbTestDaemon *d, const char *name, const char *reason_prefix)
 {
-  g_autoptr(Reply) r = NULL;
+  g_autoptr(ArbTestReply) r = NULL;
   g_autoptr(JsonObject) o = NULL;
   JsonObject *inst;
   const char *reason;
@@ -824,7 +557,7 @@ assert_not_ready (Fixture *fx, Daemon *d, const char *name, const char *reason_p
     g_error ("reason \"%s\" does not start with \"%s\"", reason, reason_prefix);
   /* the others run, and the daemon is alive */
   g_assert_cmpstr (json_object_get_string_member (find_instance (o, "ingest:replay"), "state"), ==, "running");
-  g_clear_pointer (&r, reply_free);
+  g_clear_pointer (&r, arb_test_reply_free);
   r = http (fx->session, d, "GET", "/health", NULL);
   g_assert_cmpuint (r->status, ==, 200);
 }
@@ -839,44 +572,41 @@ test_required_failure (Fixture *fx, gconstpointer user_data)
   {
     g_autofree char *extra = g_strdup_printf ("[ingest:must]\nplugin=ingest-replay\nrequired=true\nfiles=%s\n",
                                               missing);
-    g_autoptr(Daemon) d = NULL;
+    g_autoptr(ArbTestDaemon) d = NULL;
     write_conf (fx, extra);
     d = daemon_start (fx->conf, FALSE);
     assert_not_ready (fx, d, "ingest:must", prefix);
-    g_assert_cmpint (daemon_terminate (d), ==, 0);
+    g_assert_cmpint (arb_test_daemon_terminate (d), ==, 0);
   }
   /* refused by the loader */
   {
-    g_autoptr(Daemon) d = NULL;
+    g_autoptr(ArbTestDaemon) d = NULL;
     write_conf (fx, "[ingest:must]\nplugin=ingest-abi2\nrequired=true\n");
     d = daemon_start (fx->conf, TRUE);
     assert_not_ready (fx, d, "ingest:must", "plugin ingest-abi2 (");
-    g_assert_cmpint (daemon_terminate (d), ==, 0);
+    g_assert_cmpint (arb_test_daemon_terminate (d), ==, 0);
   }
-}
-
-static void
-drop_message (const char *domain, GLogLevelFlags level, const char *message, gpointer data)
-{
 }
 
 int
 main (int argc, char **argv)
 {
+  const char *build_root;
+  g_autofree char *plugin_dir = NULL;
+
   g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
   /* GSocketClient asks for the default proxy resolver even when the session
    * has its own; GNOME's reads GSettings, whose schemas the isolated dirs hide */
   g_setenv ("GIO_USE_PROXY_RESOLVER", "dummy", TRUE);
-  /* GLib's own debug chatter (isolated dirs, socket client) buries the TAP log */
-  g_log_set_handler ("GLib", G_LOG_LEVEL_DEBUG, drop_message, NULL);
-  g_log_set_handler ("GLib-GIO", G_LOG_LEVEL_DEBUG, drop_message, NULL);
+  arb_test_drop_library_debug ();
 
-  build_root = g_strdup (g_getenv ("ARB_BUILD_ROOT"));
+  build_root = g_getenv ("ARB_BUILD_ROOT");
   source_root = g_strdup (g_getenv ("ARB_SOURCE_ROOT"));
   g_assert_nonnull (build_root);
   g_assert_nonnull (source_root);
   plugin_dir = g_build_filename (build_root, "plugins", NULL);
   fixture_dir = g_build_filename (build_root, "tests", "e2e-fixtures", NULL);
+  fixture_plugins = g_strjoin (G_SEARCHPATH_SEPARATOR_S, plugin_dir, fixture_dir, NULL);
 
 #define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_up, fn, fixture_down)
   ADD ("/e2e/replay-to-jsonl", test_replay_to_jsonl);

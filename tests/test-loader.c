@@ -8,12 +8,12 @@
 
 #include <string.h>
 
-#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 
 #include "arb-host-private.h"
 #include "arb-plugin-loader-private.h"
 #include "arb-test-log.h"
+#include "arb-test-util.h"
 
 typedef struct {
   const char *name;
@@ -80,24 +80,6 @@ plugin_build_dir (void)
   return g_build_filename (env != NULL ? env : ARB_BUILD_ROOT, "plugins", NULL);
 }
 
-static void
-rm_rf (const char *path)
-{
-  g_autoptr(GDir) d = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  if (d != NULL)
-    while ((name = g_dir_read_name (d)) != NULL)
-      {
-        g_autofree char *child = g_build_filename (path, name, NULL);
-        if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-          rm_rf (child);
-        else
-          g_assert_cmpint (g_unlink (child), ==, 0);
-      }
-  g_assert_cmpint (g_rmdir (path), ==, 0);
-}
-
 /* ------------------------------------------------------------------------ */
 /* One file at a time                                                       */
 
@@ -139,7 +121,7 @@ test_open_not_a_plugin (void)
   g_assert_nonnull (m->refused);
   g_assert_true (g_str_has_prefix (m->refused, "cannot be loaded: "));
   arb_plugin_module_free (m);
-  rm_rf (tmp);
+  g_assert_true (arb_test_remove_tree (tmp));
   arb_test_log_check ();
 }
 
@@ -255,7 +237,7 @@ test_scan (void)
     g_assert_false (g_strv_contains ((const char *const *) names, "risk-no-check-order"));
   }
 
-  rm_rf (later);
+  g_assert_true (arb_test_remove_tree (later));
   arb_test_log_check ();
 }
 
@@ -297,7 +279,7 @@ host_down (HostFixture *f)
 {
   g_clear_pointer (&f->host, arb_host_free);
   g_clear_pointer (&f->problems, g_ptr_array_unref);
-  rm_rf (f->tmp);
+  g_assert_true (arb_test_remove_tree (f->tmp));
   g_clear_pointer (&f->tmp, g_free);
   g_clear_pointer (&f->conf, g_free);
   g_unsetenv ("ARBITER_PLUGIN_PATH");

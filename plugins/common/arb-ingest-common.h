@@ -3,9 +3,11 @@
 
 /*
  * What the HTTP ingest plugins share (ingest-coingecko, ingest-coinmarketcap,
- * and the Polymarket and Kalshi ones to come), built as a static library that
- * each plugin links into its own module. Nothing here is part of the plugin
- * ABI: it uses only the public <arbiter/arb-plugin.h>, json-glib and libsoup.
+ * and the Polymarket and Kalshi ones to come), and ingest-replay with them
+ * (strict JSON, exact prices, times, market ids), built as a static library
+ * that each plugin links into its own module. Nothing here is part of the
+ * plugin ABI: it uses only the public <arbiter/arb-plugin.h>, json-glib and
+ * libsoup.
  *
  * - strict JSON: json-glib 1.6 accepts things that lose data (trailing text,
  *   comments, 20-digit integers it wraps, duplicate members of which it keeps
@@ -16,7 +18,8 @@
  *   eight places of ArbDecimal;
  * - the error bodies upstreams send, in all their shapes, turned into one line
  *   for people;
- * - Retry-After, market maps (`bitcoin:crypto:BTC-USD`), RFC 3339 times;
+ * - Retry-After, market ids and maps (`bitcoin:crypto:BTC-USD`), RFC 3339
+ *   times;
  * - ArbIngestPoll: the request loop (interval, timeout, backoff, Retry-After,
  *   the feed breaker's hold-off, health reports, metrics) so that a plugin
  *   only builds its request and decodes the answer.
@@ -34,6 +37,8 @@ G_BEGIN_DECLS
 #define ARB_INGEST_JSON_MAX_DEPTH 64
 /* the longest upstream message kept in a health reason */
 #define ARB_INGEST_MAX_MESSAGE    300
+/* the longest market id ("polymarket:<77 digits>" fits with room to spare) */
+#define ARB_INGEST_MAX_MARKET_ID  256
 
 /* ------------------------------------------------------------------------ */
 /* JSON                                                                     */
@@ -42,6 +47,9 @@ G_BEGIN_DECLS
  * rules above, then parses it. Returns (transfer full) the root, or NULL with
  * a G_IO_ERROR_INVALID_DATA error saying what is wrong and where. */
 JsonNode   *arb_ingest_json_parse (const char *text, gsize length, GError **error);
+/* the same with nesting limited to @max_depth levels (a format whose values
+ * are all flat, such as a replay line, refuses depth early and says so) */
+JsonNode   *arb_ingest_json_parse_depth (const char *text, gsize length, guint max_depth, GError **error);
 
 /* "null", "an object", "a string", ... for messages */
 const char *arb_ingest_json_kind (JsonNode *node);
@@ -53,7 +61,8 @@ void        arb_ingest_double_to_text (double v, char *buf, gsize size);
 
 /* A number (or a decimal string) as an ArbDecimal: integers exactly, other
  * numbers from their shortest round-trip text, rounded once with @rounding.
- * Errors (G_IO_ERROR_INVALID_DATA): not a number, out of the decimal range. */
+ * Errors (G_IO_ERROR_INVALID_DATA): not a number, out of the decimal range,
+ * more than eight decimal places in a string read with ARB_ROUND_EXACT. */
 gboolean    arb_ingest_json_to_decimal (JsonNode *node, ArbRounding rounding, ArbDecimal *out, GError **error);
 
 /* An integer member (JSON integer, or a string of digits, as CoinMarketCap v3
@@ -119,6 +128,14 @@ char *arb_ingest_base_url_check (const char *text, GError **error);
 
 /* ------------------------------------------------------------------------ */
 /* Market maps                                                              */
+
+/* Whether @id is a market id the host takes: "crypto:BTC-USD",
+ * "polymarket:<token id>", "kalshi:<TICKER>:yes" — a lower-case namespace, a
+ * colon and at least one more character, all printable ASCII without spaces,
+ * at most %ARB_INGEST_MAX_MARKET_ID characters. Which namespaces exist is the
+ * host's business. When it is not, @why (nullable) gets what is wrong, to
+ * follow the id in a message ("is empty", "must be namespaced, …"). */
+gboolean arb_ingest_market_id_check (const char *id, const char **why);
 
 typedef struct {
   char *upstream; /* owned: the provider's id ("bitcoin", "1", "BTC/1") */

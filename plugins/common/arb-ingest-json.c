@@ -24,6 +24,7 @@ typedef struct {
   const char *end;
   const char *why;   /* static: what went wrong, at p */
   GArray     *keys;  /* spans of the member names of the open objects */
+  guint       max_depth;
 } JsonCheck;
 
 typedef struct {
@@ -150,7 +151,7 @@ check_container (JsonCheck *c, guint depth)
   char close = object ? '}' : ']';
   guint first_key = c->keys->len;
 
-  if (depth >= ARB_INGEST_JSON_MAX_DEPTH)
+  if (depth >= c->max_depth)
     return check_fail (c, "nesting too deep");
   c->p++;
   check_ws (c);
@@ -236,10 +237,16 @@ check_value (JsonCheck *c, guint depth)
 JsonNode *
 arb_ingest_json_parse (const char *text, gsize length, GError **error)
 {
+  return arb_ingest_json_parse_depth (text, length, ARB_INGEST_JSON_MAX_DEPTH, error);
+}
+
+JsonNode *
+arb_ingest_json_parse_depth (const char *text, gsize length, guint max_depth, GError **error)
+{
   g_autoptr(JsonParser) parser = NULL;
   g_autoptr(GError) local = NULL;
   g_autoptr(GArray) keys = g_array_new (FALSE, FALSE, sizeof (Span));
-  JsonCheck c = { .start = text, .p = text, .end = text + length, .keys = keys };
+  JsonCheck c = { .start = text, .p = text, .end = text + length, .keys = keys, .max_depth = max_depth };
   JsonNode *root;
 
   if (length == 0)
@@ -400,8 +407,14 @@ arb_ingest_json_to_decimal (JsonNode *node, ArbRounding rounding, ArbDecimal *ou
 
       if (!arb_decimal_parse (s, rounding, out, &local))
         {
-          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "\"%s\" is not a decimal number in range",
-                       shown);
+          if (g_error_matches (local, ARB_DECIMAL_ERROR, ARB_DECIMAL_ERROR_PRECISION))
+            g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "\"%s\" has more than %d decimal places",
+                         shown, ARB_DECIMAL_PLACES);
+          else if (g_error_matches (local, ARB_DECIMAL_ERROR, ARB_DECIMAL_ERROR_OVERFLOW))
+            g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "\"%s\" is out of range", shown);
+          else
+            g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "\"%s\" is not a decimal number in range",
+                         shown);
           return FALSE;
         }
       return TRUE;
@@ -729,21 +742,30 @@ market_free (ArbIngestMarket *m)
   g_free (m);
 }
 
-static gboolean
-market_id_ok (const char *id)
+gboolean
+arb_ingest_market_id_check (const char *id, const char **why)
 {
+  const char *unused;
   const char *p = id;
 
+  if (why == NULL)
+    why = &unused;
+  if (*p == '\0')
+    return (*why = "is empty", FALSE);
+  if (strlen (id) > ARB_INGEST_MAX_MARKET_ID)
+    return (*why = "is longer than " G_STRINGIFY (ARB_INGEST_MAX_MARKET_ID) " characters", FALSE);
   if (!g_ascii_islower (*p))
-    return FALSE;
+    return (*why = "must start with a lower-case namespace such as \"crypto:\"", FALSE);
   while (g_ascii_islower (*p) || g_ascii_isdigit (*p) || *p == '_' || *p == '-')
     p++;
-  if (*p != ':' || p[1] == '\0')
-    return FALSE;
+  if (*p != ':')
+    return (*why = "must be namespaced, such as \"crypto:BTC-USD\"", FALSE);
+  if (p[1] == '\0')
+    return (*why = "has nothing after the namespace", FALSE);
   for (p = id; *p != '\0'; p++)
     if (*p <= ' ' || *p >= 0x7f)
-      return FALSE;
-  return strlen (id) <= 256;
+      return (*why = "may hold only printable ASCII without spaces", FALSE);
+  return TRUE;
 }
 
 GPtrArray *
@@ -777,7 +799,7 @@ arb_ingest_markets_parse (const char *const *entries, GError **error)
                        "markets: \"%s\" is not UPSTREAM_ID:MARKET, for example bitcoin:crypto:BTC-USD", entry);
           return NULL;
         }
-      if (!market_id_ok (m->market))
+      if (!arb_ingest_market_id_check (m->market, NULL))
         {
           g_set_error (error, ARB_PLUGIN_ERROR, ARB_PLUGIN_ERROR_CONFIG,
                        "markets: in \"%s\", \"%s\" is not a market id such as crypto:BTC-USD (a lower-case "

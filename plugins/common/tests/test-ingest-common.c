@@ -70,6 +70,49 @@ test_json_strict (void)
   }
 }
 
+/* nesting: the default limit, and a tighter one for a flat format */
+static void
+test_json_depth (void)
+{
+  static const struct { guint levels; guint max_depth; gboolean ok; } cases[] = {
+    { ARB_INGEST_JSON_MAX_DEPTH, ARB_INGEST_JSON_MAX_DEPTH, TRUE },
+    { ARB_INGEST_JSON_MAX_DEPTH + 1, ARB_INGEST_JSON_MAX_DEPTH, FALSE },
+    { 16, 16, TRUE },
+    { 17, 16, FALSE },
+    { 1, 1, TRUE },
+    { 2, 1, FALSE },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(GString) text = g_string_new (NULL);
+      g_autoptr(GError) error = NULL;
+      g_autoptr(JsonNode) root = NULL;
+
+      for (guint l = 0; l < cases[i].levels; l++)
+        g_string_append_c (text, '[');
+      g_string_append_c (text, '1');
+      for (guint l = 0; l < cases[i].levels; l++)
+        g_string_append_c (text, ']');
+      g_test_message ("%u levels, at most %u", cases[i].levels, cases[i].max_depth);
+      if (cases[i].max_depth == ARB_INGEST_JSON_MAX_DEPTH)
+        root = arb_ingest_json_parse (text->str, text->len, &error);
+      else
+        root = arb_ingest_json_parse_depth (text->str, text->len, cases[i].max_depth, &error);
+      if (cases[i].ok)
+        {
+          g_assert_no_error (error);
+          g_assert_true (JSON_NODE_HOLDS_ARRAY (root));
+        }
+      else
+        {
+          g_assert_null (root);
+          g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+          g_assert_nonnull (strstr (error->message, "nesting too deep"));
+        }
+    }
+}
+
 static void
 test_decimal_from_json (void)
 {
@@ -144,13 +187,59 @@ test_decimal_from_json_refused (void)
   }
 }
 
+/* strings read with ARB_ROUND_EXACT are taken as written (a format that
+ * promises exact strings); a refusal says why */
+static void
+test_decimal_from_json_exact (void)
+{
+  static const struct { const char *json; ArbRounding rounding; const char *value; const char *why; } cases[] = {
+    { "\"0.12345678\"", ARB_ROUND_EXACT, "0.12345678", NULL },
+    { "\"6.18E-06\"", ARB_ROUND_EXACT, "0.00000618", NULL },
+    { "0.123456785", ARB_ROUND_HALF_EVEN, "0.12345678", NULL },
+    { "\"0.123456789\"", ARB_ROUND_EXACT, NULL, "\"0.123456789\" has more than 8 decimal places" },
+    { "\"100000000000\"", ARB_ROUND_EXACT, NULL, "\"100000000000\" is out of range" },
+    { "\"100000000000\"", ARB_ROUND_HALF_EVEN, NULL, "\"100000000000\" is out of range" },
+    { "\" 1\"", ARB_ROUND_EXACT, NULL, "is not a decimal number" },
+    { "\"NaN\"", ARB_ROUND_EXACT, NULL, "\"NaN\" is not a decimal number" },
+    { "92233720369", ARB_ROUND_EXACT, NULL, "92233720369 is out of range" },
+    { "1e400", ARB_ROUND_HALF_EVEN, NULL, "inf is out of range" },
+    { "92233720368.6", ARB_ROUND_HALF_EVEN, NULL, "92233720368.6 cannot be read as a decimal" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *text = g_strdup_printf ("{\"p\":%s}", cases[i].json);
+      g_autoptr(GError) error = NULL;
+      g_autoptr(JsonNode) root = arb_ingest_json_parse (text, strlen (text), &error);
+      JsonNode *p;
+      ArbDecimal d = ARB_DECIMAL_ZERO;
+
+      g_assert_no_error (error);
+      g_test_message ("%s", cases[i].json);
+      p = json_object_get_member (json_node_get_object (root), "p");
+      if (cases[i].value != NULL)
+        {
+          g_assert_true (arb_ingest_json_to_decimal (p, cases[i].rounding, &d, &error));
+          g_assert_no_error (error);
+          assert_dec (d, cases[i].value);
+        }
+      else
+        {
+          g_assert_false (arb_ingest_json_to_decimal (p, cases[i].rounding, &d, &error));
+          g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+          g_test_message ("  %s", error->message);
+          g_assert_nonnull (strstr (error->message, cases[i].why));
+        }
+    }
+}
+
 static void
 test_double_to_text (void)
 {
   static const struct { double v; const char *text; } cases[] = {
     { 0.0, "0" }, { -0.0, "0" }, { 1.0, "1" }, { 0.1, "0.1" }, { 91234.56, "91234.56" }, { 1e-3, "0.001" },
     { 150.0, "150" }, { 1e20, "100000000000000000000" }, { -2.5, "-2.5" }, { 6.18e-06, "0.00000618" },
-    { 0.30000000000000004, "0.30000000000000004" },
+    { 0.30000000000000004, "0.30000000000000004" }, { 123.456, "123.456" },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -315,6 +404,51 @@ test_markets (void)
 }
 
 static void
+test_market_id (void)
+{
+  g_autofree char *longest = g_strnfill (ARB_INGEST_MAX_MARKET_ID, 'x');
+  g_autofree char *too_long = NULL;
+  static const char *const good[] = {
+    "crypto:BTC-USD", "polymarket:46096662783338673092330110558598013304958671615798781518556281431378005814059",
+    "kalshi:KXBTCD-26NOV2117-T91999.99:yes", "a_b-9:x",
+  };
+  static const struct { const char *id; const char *why; } bad[] = {
+    { "", "is empty" },
+    { "BTC-USD", "must start with a lower-case namespace" },
+    { "Crypto:BTC-USD", "must start with a lower-case namespace" },
+    { "crypto", "must be namespaced" },
+    { "cr.ypto:BTC", "must be namespaced" },
+    { "crypto:", "has nothing after the namespace" },
+    { "crypto:BTC USD", "printable ASCII without spaces" },
+    { "crypto:BTC\x7f", "printable ASCII without spaces" },
+    { "crypto:\xc3\xa9", "printable ASCII without spaces" },
+  };
+  const char *why = NULL;
+
+  for (guint i = 0; i < G_N_ELEMENTS (good); i++)
+    {
+      g_assert_true (arb_ingest_market_id_check (good[i], &why));
+      g_assert_true (arb_ingest_market_id_check (good[i], NULL));
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      why = NULL;
+      g_assert_false (arb_ingest_market_id_check (bad[i].id, &why));
+      g_assert_false (arb_ingest_market_id_check (bad[i].id, NULL));
+      g_test_message ("\"%s\" %s", bad[i].id, why);
+      g_assert_nonnull (why);
+      g_assert_nonnull (strstr (why, bad[i].why));
+    }
+
+  /* at most ARB_INGEST_MAX_MARKET_ID characters */
+  memcpy (longest, "crypto:", strlen ("crypto:"));
+  too_long = g_strconcat (longest, "x", NULL);
+  g_assert_true (arb_ingest_market_id_check (longest, &why));
+  g_assert_false (arb_ingest_market_id_check (too_long, &why));
+  g_assert_cmpstr (why, ==, "is longer than 256 characters");
+}
+
+static void
 test_base_url (void)
 {
   static const struct { const char *in; const char *out; } good[] = {
@@ -362,12 +496,15 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 
   g_test_add_func ("/ingest-common/json/strict", test_json_strict);
+  g_test_add_func ("/ingest-common/json/depth", test_json_depth);
   g_test_add_func ("/ingest-common/json/decimal", test_decimal_from_json);
   g_test_add_func ("/ingest-common/json/decimal-refused", test_decimal_from_json_refused);
+  g_test_add_func ("/ingest-common/json/decimal-exact", test_decimal_from_json_exact);
   g_test_add_func ("/ingest-common/json/double-to-text", test_double_to_text);
   g_test_add_func ("/ingest-common/error-bodies", test_error_bodies);
   g_test_add_func ("/ingest-common/retry-after", test_retry_after);
   g_test_add_func ("/ingest-common/markets", test_markets);
+  g_test_add_func ("/ingest-common/market-id", test_market_id);
   g_test_add_func ("/ingest-common/base-url", test_base_url);
   g_test_add_func ("/ingest-common/time", test_time);
 

@@ -13,7 +13,6 @@
  */
 
 #include <errno.h>
-#include <math.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -21,13 +20,19 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 
+/* strict JSON, exact decimals, RFC 3339 times and market ids, shared with
+ * the HTTP ingest plugins */
+#include "arb-ingest-common.h"
+
 /* a file larger than this is refused rather than read on the main loop */
 #define REPLAY_MAX_FILE_SIZE   (64 * 1024 * 1024)
 /* longer lines are refused before the JSON parser sees them */
 #define REPLAY_MAX_LINE_LENGTH (64 * 1024)
 /* at_ms is at most 1000 days, which keeps every time sum far from overflow */
 #define REPLAY_MAX_AT_MS       G_GINT64_CONSTANT (86400000000)
-#define REPLAY_MAX_MARKET_LEN  256
+/* every member of a line is flat, so nesting this deep is refused before
+ * json-glib builds the tree */
+#define REPLAY_JSON_MAX_DEPTH  16
 /* events published from one timer callback at most, so speed=0 leaves the
  * main loop room to breathe between batches */
 #define REPLAY_BATCH_MAX       256
@@ -136,95 +141,6 @@ replay_malformed (GError **error, const char *format, ...)
   return FALSE;
 }
 
-/* what a JSON value is, for messages */
-static const char *
-replay_json_kind (JsonNode *node)
-{
-  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
-    return "null";
-  if (JSON_NODE_HOLDS_OBJECT (node))
-    return "an object";
-  if (JSON_NODE_HOLDS_ARRAY (node))
-    return "an array";
-  switch (json_node_get_value_type (node))
-    {
-    case G_TYPE_STRING:
-      return "a string";
-    case G_TYPE_BOOLEAN:
-      return "true or false";
-    case G_TYPE_INT64:
-      return "a whole number";
-    case G_TYPE_DOUBLE:
-      return "a fraction";
-    default:
-      return "a value of an unknown kind";
-    }
-}
-
-/* writes @v as plain decimal text (no exponent) using the fewest significant
- * digits that read back as the same double, so 0.1 becomes "0.1", not
- * "0.10000000000000001". */
-static void
-replay_double_to_text (double v, char *buf, gsize size)
-{
-  char sci[G_ASCII_DTOSTR_BUF_SIZE];
-  char digits[32];
-  gsize n_digits = 0;
-  const char *p;
-  gboolean negative;
-  int exponent;
-  int point;
-  GString *out;
-
-  for (int precision = 1; precision <= 17; precision++)
-    {
-      char format[8];
-
-      g_snprintf (format, sizeof format, "%%.%de", precision - 1);
-      g_ascii_formatd (sci, sizeof sci, format, v);
-      if (g_ascii_strtod (sci, NULL) == v)
-        break;
-    }
-
-  /* sci is "[-]d[.ddd]e[+-]xx": collect the digits and the exponent */
-  p = sci;
-  negative = (*p == '-');
-  if (negative)
-    p++;
-  for (; *p != 'e' && *p != '\0'; p++)
-    if (g_ascii_isdigit (*p) && n_digits < sizeof digits - 1)
-      digits[n_digits++] = *p;
-  digits[n_digits] = '\0';
-  exponent = (*p == 'e') ? (int) g_ascii_strtoll (p + 1, NULL, 10) : 0;
-  while (n_digits > 1 && digits[n_digits - 1] == '0')
-    digits[--n_digits] = '\0';
-
-  /* the decimal point goes after digit number (exponent + 1) */
-  point = exponent + 1;
-  out = g_string_new (negative ? "-" : "");
-  if (point <= 0)
-    {
-      g_string_append (out, "0.");
-      for (int i = point; i < 0; i++)
-        g_string_append_c (out, '0');
-      g_string_append (out, digits);
-    }
-  else if ((gsize) point >= n_digits)
-    {
-      g_string_append (out, digits);
-      for (gsize i = n_digits; i < (gsize) point; i++)
-        g_string_append_c (out, '0');
-    }
-  else
-    {
-      g_string_append_len (out, digits, point);
-      g_string_append_c (out, '.');
-      g_string_append (out, digits + point);
-    }
-  g_strlcpy (buf, out->str, size);
-  g_string_free (out, TRUE);
-}
-
 /* a price or settlement: a string is exact (more than eight decimal places is
  * an error); a JSON integer is exact; any other JSON number arrives as a
  * double and is read from its shortest round-trip text, rounded half-even to
@@ -233,289 +149,17 @@ static gboolean
 replay_decode_decimal (JsonObject *object, const char *member, ArbDecimal *out, GError **error)
 {
   JsonNode *node = json_object_get_member (object, member);
+  gboolean is_string = JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING;
   g_autoptr(GError) local_error = NULL;
-  char text[G_ASCII_DTOSTR_BUF_SIZE + 400];
-  const char *what;
 
-  if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING)
-    {
-      what = json_node_get_string (node);
-      if (!arb_decimal_parse (what, ARB_ROUND_EXACT, out, &local_error))
-        {
-          if (g_error_matches (local_error, ARB_DECIMAL_ERROR, ARB_DECIMAL_ERROR_PRECISION))
-            return replay_malformed (error, "\"%s\": \"%s\" has more than %d decimal places "
-                                     "(strings are taken exactly)", member, what, ARB_DECIMAL_PLACES);
-          if (g_error_matches (local_error, ARB_DECIMAL_ERROR, ARB_DECIMAL_ERROR_OVERFLOW))
-            return replay_malformed (error, "\"%s\": \"%s\" is out of range", member, what);
-          return replay_malformed (error, "\"%s\": \"%s\" is not a decimal number", member, what);
-        }
-    }
-  else if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_INT64)
-    {
-      g_snprintf (text, sizeof text, "%" G_GINT64_FORMAT, json_node_get_int (node));
-      if (!arb_decimal_parse (text, ARB_ROUND_EXACT, out, &local_error))
-        return replay_malformed (error, "\"%s\": %s is out of range", member, text);
-    }
-  else if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_DOUBLE)
-    {
-      double v = json_node_get_double (node);
-
-      if (!isfinite (v))
-        return replay_malformed (error, "\"%s\": the number is not finite", member);
-      /* far outside the decimal range: say so before writing hundreds of digits */
-      if (fabs (v) >= 1e12)
-        return replay_malformed (error, "\"%s\": %s is out of range", member,
-                                 g_ascii_formatd (text, sizeof text, "%g", v));
-      replay_double_to_text (v, text, sizeof text);
-      if (!arb_decimal_parse (text, ARB_ROUND_HALF_EVEN, out, &local_error))
-        return replay_malformed (error, "\"%s\": %s cannot be read as a decimal: %s", member, text,
-                                 local_error->message);
-    }
-  else
-    {
-      return replay_malformed (error, "\"%s\" must be a decimal string such as \"0.42\" or a number, not %s",
-                               member, replay_json_kind (node));
-    }
-
+  if (!arb_ingest_json_to_decimal (node, is_string ? ARB_ROUND_EXACT : ARB_ROUND_HALF_EVEN, out, &local_error))
+    return replay_malformed (error, "\"%s\": %s", member, local_error->message);
   if (arb_decimal_is_negative (*out))
     {
       char buf[ARB_DECIMAL_BUFSIZE];
       return replay_malformed (error, "\"%s\": %s is negative", member, arb_decimal_format_short (*out, buf));
     }
   return TRUE;
-}
-
-/* strict RFC 8259 syntax check, run before json-glib builds the tree.
- * json-glib 1.6 is lenient in ways that lose data in a line format: it takes
- * `{…} {…}` as the first object alone, and it accepts comments, single quotes,
- * leading zeros and `var x = …;`. It also wraps integers past 64 bits (to -1
- * for 99999999999999999999) and cuts strings at \u0000. All of those are
- * refused here, as are duplicate members of the line's object. */
-typedef struct {
-  const char *start;
-  const char *p;
-  const char *end;
-  const char *why;   /* static: what went wrong, at p */
-  const char *keys[64];
-  gsize       key_lengths[64];
-  guint       n_keys;
-} ReplayJsonCheck;
-
-#define REPLAY_JSON_MAX_DEPTH 16
-
-static gboolean replay_json_value (ReplayJsonCheck *c, guint depth);
-
-static gboolean
-replay_json_fail (ReplayJsonCheck *c, const char *why)
-{
-  c->why = why;
-  return FALSE;
-}
-
-static void
-replay_json_ws (ReplayJsonCheck *c)
-{
-  while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
-    c->p++;
-}
-
-static gboolean
-replay_json_literal (ReplayJsonCheck *c, const char *word)
-{
-  gsize n = strlen (word);
-
-  if ((gsize) (c->end - c->p) < n || memcmp (c->p, word, n) != 0)
-    return replay_json_fail (c, "unexpected text");
-  c->p += n;
-  return TRUE;
-}
-
-static gboolean
-replay_json_string (ReplayJsonCheck *c)
-{
-  c->p++; /* the opening quote */
-  while (c->p < c->end)
-    {
-      guchar ch = (guchar) *c->p;
-
-      if (ch == '"')
-        {
-          c->p++;
-          return TRUE;
-        }
-      if (ch < 0x20)
-        return replay_json_fail (c, "a control character inside a string");
-      if (ch != '\\')
-        {
-          c->p++;
-          continue;
-        }
-      if (c->end - c->p < 2)
-        break;
-      switch (c->p[1])
-        {
-        case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
-          c->p += 2;
-          break;
-        case 'u':
-          if (c->end - c->p < 6)
-            return replay_json_fail (c, "a short \\u escape");
-          for (int i = 2; i < 6; i++)
-            if (!g_ascii_isxdigit (c->p[i]))
-              return replay_json_fail (c, "a \\u escape without four hex digits");
-          if (memcmp (c->p + 2, "0000", 4) == 0)
-            return replay_json_fail (c, "\\u0000 inside a string");
-          c->p += 6;
-          break;
-        default:
-          return replay_json_fail (c, "an unknown escape in a string");
-        }
-    }
-  return replay_json_fail (c, "an unterminated string");
-}
-
-static gboolean
-replay_json_number (ReplayJsonCheck *c)
-{
-  const char *digits;
-
-  if (*c->p == '-')
-    c->p++;
-  digits = c->p;
-  if (c->p < c->end && *c->p == '0')
-    c->p++;
-  else if (c->p < c->end && *c->p >= '1' && *c->p <= '9')
-    while (c->p < c->end && g_ascii_isdigit (*c->p))
-      c->p++;
-  else
-    return replay_json_fail (c, "a malformed number");
-  if (c->p < c->end && g_ascii_isdigit (*c->p))
-    return replay_json_fail (c, "a number with a leading zero");
-  /* json-glib wraps integers past 64 bits; 18 digits always fit */
-  if (c->p - digits > 18 && (c->p >= c->end || (*c->p != '.' && *c->p != 'e' && *c->p != 'E')))
-    return replay_json_fail (c, "an integer with more than 18 digits");
-  if (c->p < c->end && *c->p == '.')
-    {
-      c->p++;
-      if (c->p >= c->end || !g_ascii_isdigit (*c->p))
-        return replay_json_fail (c, "a number without digits after the point");
-      while (c->p < c->end && g_ascii_isdigit (*c->p))
-        c->p++;
-    }
-  if (c->p < c->end && (*c->p == 'e' || *c->p == 'E'))
-    {
-      c->p++;
-      if (c->p < c->end && (*c->p == '+' || *c->p == '-'))
-        c->p++;
-      if (c->p >= c->end || !g_ascii_isdigit (*c->p))
-        return replay_json_fail (c, "a number without digits in its exponent");
-      while (c->p < c->end && g_ascii_isdigit (*c->p))
-        c->p++;
-    }
-  return TRUE;
-}
-
-static gboolean
-replay_json_container (ReplayJsonCheck *c, guint depth)
-{
-  gboolean object = (*c->p == '{');
-  char close = object ? '}' : ']';
-
-  if (depth >= REPLAY_JSON_MAX_DEPTH)
-    return replay_json_fail (c, "nesting too deep");
-  c->p++;
-  replay_json_ws (c);
-  if (c->p < c->end && *c->p == close)
-    {
-      c->p++;
-      return TRUE;
-    }
-  for (;;)
-    {
-      if (object)
-        {
-          const char *key = c->p;
-
-          if (c->p >= c->end || *c->p != '"')
-            return replay_json_fail (c, "a member name that is not a string");
-          if (!replay_json_string (c))
-            return FALSE;
-          /* member names of the line's own object must be unique */
-          if (depth == 0)
-            {
-              gsize length = (gsize) (c->p - key);
-
-              for (guint i = 0; i < c->n_keys; i++)
-                if (c->key_lengths[i] == length && memcmp (c->keys[i], key, length) == 0)
-                  return replay_json_fail (c, "a member given twice");
-              if (c->n_keys == G_N_ELEMENTS (c->keys))
-                return replay_json_fail (c, "too many members");
-              c->keys[c->n_keys] = key;
-              c->key_lengths[c->n_keys++] = length;
-            }
-          replay_json_ws (c);
-          if (c->p >= c->end || *c->p != ':')
-            return replay_json_fail (c, "a member without ':'");
-          c->p++;
-        }
-      if (!replay_json_value (c, depth + 1))
-        return FALSE;
-      replay_json_ws (c);
-      if (c->p < c->end && *c->p == ',')
-        {
-          c->p++;
-          replay_json_ws (c);
-          continue;
-        }
-      if (c->p < c->end && *c->p == close)
-        {
-          c->p++;
-          return TRUE;
-        }
-      return replay_json_fail (c, object ? "expected ',' or '}'" : "expected ',' or ']'");
-    }
-}
-
-static gboolean
-replay_json_value (ReplayJsonCheck *c, guint depth)
-{
-  replay_json_ws (c);
-  if (c->p >= c->end)
-    return replay_json_fail (c, "the line ends where a value should be");
-  switch (*c->p)
-    {
-    case '{':
-    case '[':
-      return replay_json_container (c, depth);
-    case '"':
-      return replay_json_string (c);
-    case 't':
-      return replay_json_literal (c, "true");
-    case 'f':
-      return replay_json_literal (c, "false");
-    case 'n':
-      return replay_json_literal (c, "null");
-    default:
-      if (*c->p == '-' || g_ascii_isdigit (*c->p))
-        return replay_json_number (c);
-      return replay_json_fail (c, "unexpected text");
-    }
-}
-
-static gboolean
-replay_json_check (const char *text, gsize length, GError **error)
-{
-  ReplayJsonCheck c = { .start = text, .p = text, .end = text + length };
-
-  if (replay_json_value (&c, 0))
-    {
-      replay_json_ws (&c);
-      if (c.p == c.end)
-        return TRUE;
-      c.why = "more text after the value (one JSON value per line)";
-    }
-  return replay_malformed (error, "not JSON: %s at column %" G_GSIZE_FORMAT, c.why,
-                           (gsize) (c.p - c.start) + 1);
 }
 
 /* an optional string member: NULL when absent; FALSE when present but not a string */
@@ -528,47 +172,8 @@ replay_get_optional_string (JsonObject *object, const char *member, const char *
   if (node == NULL)
     return TRUE;
   if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
-    return replay_malformed (error, "\"%s\" must be a string, not %s", member, replay_json_kind (node));
+    return replay_malformed (error, "\"%s\" must be a string, not %s", member, arb_ingest_json_kind (node));
   *out = json_node_get_string (node);
-  return TRUE;
-}
-
-/* "crypto:BTC-USD", "polymarket:<token id>", "kalshi:<TICKER>:yes": a lower-case
- * namespace, a colon and at least one more character, all printable ASCII
- * without spaces. Which namespaces exist is the host's business. */
-static gboolean
-replay_market_id_is_valid (const char *id, const char **why)
-{
-  const char *p = id;
-
-  if (*p == '\0')
-    return (*why = "is empty", FALSE);
-  if (strlen (id) > REPLAY_MAX_MARKET_LEN)
-    return (*why = "is longer than 256 characters", FALSE);
-  if (!g_ascii_islower (*p))
-    return (*why = "must start with a lower-case namespace such as \"crypto:\"", FALSE);
-  while (g_ascii_islower (*p) || g_ascii_isdigit (*p) || *p == '_' || *p == '-')
-    p++;
-  if (*p != ':')
-    return (*why = "must be namespaced, such as \"crypto:BTC-USD\"", FALSE);
-  if (p[1] == '\0')
-    return (*why = "has nothing after the namespace", FALSE);
-  for (p = id; *p != '\0'; p++)
-    if (*p <= ' ' || *p >= 0x7f)
-      return (*why = "may hold only printable ASCII without spaces", FALSE);
-  return TRUE;
-}
-
-static gboolean
-replay_parse_time (const char *text, gint64 *out_us)
-{
-  g_autoptr(GDateTime) dt = NULL;
-
-  /* a NULL default zone makes a time without an offset fail, which we want */
-  dt = g_date_time_new_from_iso8601 (text, NULL);
-  if (dt == NULL)
-    return FALSE;
-  *out_us = g_date_time_to_unix (dt) * G_USEC_PER_SEC + g_date_time_get_microsecond (dt);
   return TRUE;
 }
 
@@ -657,7 +262,7 @@ replay_decode_object (JsonObject *object, ReplayEvent *out, GError **error)
     return replay_malformed (error, "\"at_ms\" is missing");
   if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64)
     return replay_malformed (error, "\"at_ms\" must be a whole number of milliseconds, not %s",
-                             replay_json_kind (node));
+                             arb_ingest_json_kind (node));
   out->at_ms = json_node_get_int (node);
   if (out->at_ms < 0 || out->at_ms > REPLAY_MAX_AT_MS)
     return replay_malformed (error, "\"at_ms\": %" G_GINT64_FORMAT " is outside 0..%" G_GINT64_FORMAT,
@@ -692,7 +297,7 @@ replay_decode_object (JsonObject *object, ReplayEvent *out, GError **error)
     return FALSE;
   if (market == NULL)
     return replay_malformed (error, "\"market\" is missing");
-  if (!replay_market_id_is_valid (market, &why))
+  if (!arb_ingest_market_id_check (market, &why))
     return replay_malformed (error, "\"market\": \"%s\" %s", market, why);
 
   /* source is for people only: the host records the instance as the source */
@@ -701,7 +306,7 @@ replay_decode_object (JsonObject *object, ReplayEvent *out, GError **error)
 
   if (!replay_get_optional_string (object, "source_time", &text, error))
     return FALSE;
-  if (text != NULL && !replay_parse_time (text, &out->source_time_us))
+  if (text != NULL && !arb_ingest_parse_time_us (text, &out->source_time_us))
     return replay_malformed (error, "\"source_time\": \"%s\" is not an RFC 3339 time with a zone, "
                              "such as \"2026-11-21T04:00:00.000Z\"", text);
 
@@ -715,10 +320,9 @@ replay_decode_object (JsonObject *object, ReplayEvent *out, GError **error)
 /* decodes one line of a recording (without its newline) into @out, which the
  * caller clears with replay_event_clear(). Pure: no I/O, no instance. */
 static ReplayLineResult
-replay_decode_line (JsonParser *parser, const char *line, gsize length, ReplayEvent *out, GError **error)
+replay_decode_line (const char *line, gsize length, ReplayEvent *out, GError **error)
 {
-  g_autoptr(GError) local_error = NULL;
-  JsonNode *root;
+  g_autoptr(JsonNode) root = NULL;
   gboolean blank = TRUE;
 
   memset (out, 0, sizeof *out);
@@ -733,23 +337,14 @@ replay_decode_line (JsonParser *parser, const char *line, gsize length, ReplayEv
       replay_malformed (error, "the line is longer than %d bytes", REPLAY_MAX_LINE_LENGTH);
       return REPLAY_LINE_MALFORMED;
     }
-  if (!g_utf8_validate_len (line, length, NULL))
-    {
-      replay_malformed (error, "the line is not valid UTF-8");
-      return REPLAY_LINE_MALFORMED;
-    }
-  if (!replay_json_check (line, length, error))
+  /* strict RFC 8259 (UTF-8, one value, no duplicate member, no wrapped
+   * integer, no \u0000), then json-glib's tree */
+  root = arb_ingest_json_parse_depth (line, length, REPLAY_JSON_MAX_DEPTH, error);
+  if (root == NULL)
     return REPLAY_LINE_MALFORMED;
-  if (!json_parser_load_from_data (parser, line, (gssize) length, &local_error))
+  if (!JSON_NODE_HOLDS_OBJECT (root))
     {
-      replay_malformed (error, "not JSON: %s", local_error->message);
-      return REPLAY_LINE_MALFORMED;
-    }
-  root = json_parser_get_root (parser);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
-    {
-      replay_malformed (error, "the line must be one JSON object, not %s",
-                        root != NULL ? replay_json_kind (root) : "nothing");
+      replay_malformed (error, "the line must be one JSON object, not %s", arb_ingest_json_kind (root));
       return REPLAY_LINE_MALFORMED;
     }
   if (!replay_decode_object (json_node_get_object (root), out, error))
@@ -772,8 +367,8 @@ replay_event_compare (gconstpointer a, gconstpointer b)
 
 /* decodes one file's bytes, appending its events to @events. */
 static void
-replay_load_buffer (JsonParser *parser, const char *data, gsize size, guint16 file_index, guint32 *seq,
-                    GArray *events, ReplayFileReport *report)
+replay_load_buffer (const char *data, gsize size, guint16 file_index, guint32 *seq, GArray *events,
+                    ReplayFileReport *report)
 {
   const char *p = data;
   const char *end = data + size;
@@ -795,7 +390,7 @@ replay_load_buffer (JsonParser *parser, const char *data, gsize size, guint16 fi
       if (length > 0 && p[length - 1] == '\r')
         length--;
 
-      switch (replay_decode_line (parser, p, length, &ev, &error))
+      switch (replay_decode_line (p, length, &ev, &error))
         {
         case REPLAY_LINE_EVENT:
           ev.seq = (*seq)++;
@@ -825,7 +420,6 @@ static GArray *
 replay_load_files (const char *const *paths, GArray *reports, GError **error)
 {
   g_autoptr(GArray) events = g_array_new (FALSE, FALSE, sizeof (ReplayEvent));
-  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
   guint32 seq = 0;
   guint n_paths = g_strv_length ((char **) paths);
 
@@ -887,8 +481,8 @@ replay_load_files (const char *const *paths, GArray *reports, GError **error)
                        "files: %s is more than the %d bytes a recording may have", paths[i], REPLAY_MAX_FILE_SIZE);
           return NULL;
         }
-      replay_load_buffer (parser, g_mapped_file_get_contents (mapped), g_mapped_file_get_length (mapped),
-                          (guint16) i, &seq, events, report);
+      replay_load_buffer (g_mapped_file_get_contents (mapped), g_mapped_file_get_length (mapped), (guint16) i, &seq,
+                          events, report);
     }
 
   g_array_sort (events, replay_event_compare);
