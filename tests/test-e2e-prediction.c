@@ -29,7 +29,7 @@
 
 #define PM_WS      "/ws/market"
 #define KS_WS      "/trade-api/ws/v2"
-#define KS_MARKETS "/trade-api/v2/markets"
+#define KS_MARKET  "/trade-api/v2/markets/KXBTCD-26NOV2117-T91999.99"
 #define KS_KEY_ID  "ec527188-50e1-4885-b5d9-c9b0dfa2ce45"
 #define UP         "70945937133212512974150829279089636051757640928559035835817800969929165047649"
 #define DOWN       "19302467774626838573549198877594945407906445297103381493617500201477027898258"
@@ -148,31 +148,23 @@ updown_gamma (Fixture *fx, gboolean resolved, gboolean as_list)
   return g_string_free (s, FALSE);
 }
 
-/* {"market":{…}} of @file as {"markets":[{…}]} with the ticker @ticker, the
- * close time @close (nullable: as recorded) */
+/* the recorded {"market":{…}} of @file as the market @ticker, with the close
+ * time @close (nullable: as recorded) */
 static char *
-kalshi_list (Fixture *fx, const char *file, const char *ticker, const char *close)
+kalshi_market (Fixture *fx, const char *file, const char *ticker, const char *close)
 {
   g_autofree char *text = fixture_text (fx, file);
   g_autoptr(JsonParser) p = json_parser_new ();
   g_autoptr(GError) error = NULL;
-  GString *s;
-  const char *old_ticker;
   JsonObject *m;
-  const char *body, *end;
+  GString *s;
 
   json_parser_load_from_data (p, text, -1, &error);
   g_assert_no_error (error);
   m = json_object_get_object_member (json_node_get_object (json_parser_get_root (p)), "market");
-  old_ticker = json_object_get_string_member (m, "ticker");
-  s = g_string_new (NULL);
-  /* the recorded object's own text, so its numbers stay as written */
-  body = strstr (text, "\"market\":") + strlen ("\"market\":");
-  end = strrchr (text, '}');
-  g_string_append (s, "{\"markets\":[");
-  g_string_append_len (s, body, end - body);
-  g_string_append (s, "],\"cursor\":\"\"}");
-  g_string_replace (s, old_ticker, ticker, 0);
+  /* the recorded text, so its numbers stay as written */
+  s = g_string_new (text);
+  g_string_replace (s, json_object_get_string_member (m, "ticker"), ticker, 0);
   if (close != NULL)
     {
       g_autofree char *from = g_strdup_printf ("\"close_time\": \"%s\"", json_object_get_string_member (m, "close_time"));
@@ -344,14 +336,14 @@ serve_trading (Fixture *fx)
   g_autoptr(GError) error = NULL;
   g_autofree char *list = updown_gamma (fx, FALSE, TRUE);
   g_autofree char *one = updown_gamma (fx, FALSE, FALSE);
-  g_autofree char *kalshi = kalshi_list (fx, "kalshi/market_active.json", KX, "2026-11-20T22:00:00Z");
+  g_autofree char *kalshi = kalshi_market (fx, "kalshi/market_active.json", KX, "2026-11-20T22:00:00Z");
 
   fake_upstream_serve_text (fx->fu, "/markets", 200, "application/json", list);
   fake_upstream_serve_text (fx->fu, "/markets/1188431", 200, "application/json", one);
   g_assert_true (fake_upstream_serve_ws (fx->fu, PM_WS, "polymarket/ws_market_resolution.jsonl", 1, &error));
   fake_upstream_ws_reply (fx->fu, PM_WS, "PING", "PONG");
   fake_upstream_ws_restamp (fx->fu, PM_WS, TRUE);
-  fake_upstream_serve_text (fx->fu, KS_MARKETS, 200, "application/json; charset=utf-8", kalshi);
+  fake_upstream_serve_text (fx->fu, KS_MARKET, 200, "application/json; charset=utf-8", kalshi);
   g_assert_true (fake_upstream_serve_ws (fx->fu, KS_WS, "kalshi/ws_session_ticker_orderbook.jsonl", 0, &error));
   fake_upstream_ws_restamp (fx->fu, KS_WS, TRUE);
 }
@@ -585,8 +577,8 @@ test_settlement (Fixture *fx, gconstpointer data)
    * (scalar, 0.5 a contract) */
   resolved = updown_gamma (fx, TRUE, FALSE);
   fake_upstream_serve_text (fx->fu, "/markets/1188431", 200, "application/json", resolved);
-  voided = kalshi_list (fx, "kalshi/market_finalized_scalar_void.json", KX, NULL);
-  fake_upstream_serve_text (fx->fu, KS_MARKETS, 200, "application/json; charset=utf-8", voided);
+  voided = kalshi_market (fx, "kalshi/market_finalized_scalar_void.json", KX, NULL);
+  fake_upstream_serve_text (fx->fu, KS_MARKET, 200, "application/json; charset=utf-8", voided);
 
   s.fx = fx;
   s.assessment = assessment;

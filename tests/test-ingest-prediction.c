@@ -35,6 +35,7 @@
 #define PM_WS        "/ws/market"
 #define KS_WS        "/trade-api/ws/v2"
 #define KS_MARKETS   "/trade-api/v2/markets"
+#define KS_BTC_PATH  "/trade-api/v2/markets/KXBTCD-26NOV2117-T91999.99"
 #define KS_KEY_ID    "ec527188-50e1-4885-b5d9-c9b0dfa2ce45"
 
 #define BTC_YES "20773232163871213384917296104489009032842658986967298485532941984084374884614"
@@ -880,7 +881,7 @@ test_ks_seq_gap_rest (Fixture *fx, gconstpointer data)
   if (!need_fixtures (fx))
     return;
   ks_keys (fx, FALSE);
-  fake_upstream_serve_file (fx->fu, KS_MARKETS, "kalshi/markets_open.json");
+  fake_upstream_serve_file (fx->fu, KS_BTC_PATH, "kalshi/market_active.json");
   fake_upstream_serve_file (fx->fu, KS_MARKETS "/" KX_BTC "/orderbook", "kalshi/orderbook.json");
   ks_serve_session (fx, "ws_session_ticker_orderbook.jsonl", 0);
   fake_upstream_replace (fx->fu, KS_WS, "\"type\":\"orderbook_delta\",\"sid\":2,\"seq\":3,",
@@ -908,7 +909,7 @@ test_ks_rest_fallback (Fixture *fx, gconstpointer data)
 
   if (!need_fixtures (fx))
     return;
-  fake_upstream_serve_file (fx->fu, KS_MARKETS, "kalshi/markets_open.json");
+  fake_upstream_serve_file (fx->fu, KS_BTC_PATH, "kalshi/market_active.json");
   ks_serve_session (fx, "ws_session_ticker_orderbook.jsonl", 0);
   fake_upstream_set_fault (fx->fu, KS_WS, FAKE_FAULT_500, 0);
   conf = ks_conf (fx, "market_tickers=" KX_BTC "\n");
@@ -921,22 +922,22 @@ test_ks_rest_fallback (Fixture *fx, gconstpointer data)
   g_assert_cmpfloat (metric (fx, "rest_quotes_total"), >=, 1);
 
   /* 429 with Retry-After: 2 → nothing for two seconds */
-  fake_upstream_set_fault (fx->fu, KS_MARKETS, FAKE_FAULT_429, 2);
+  fake_upstream_set_fault (fx->fu, KS_BTC_PATH, FAKE_FAULT_429, 2);
   g_free (wait_health (fx, ARB_HEALTH_DOWN, "Kalshi HTTP 429 Too Many Requests: too many requests"));
-  n = fake_upstream_get_request_count (fx->fu, KS_MARKETS);
+  n = fake_upstream_get_request_count (fx->fu, KS_BTC_PATH);
   run_for (fx, 1500);
-  g_assert_cmpuint (fake_upstream_get_request_count (fx->fu, KS_MARKETS), ==, n);
-  fake_upstream_set_fault (fx->fu, KS_MARKETS, FAKE_FAULT_NONE, 0);
+  g_assert_cmpuint (fake_upstream_get_request_count (fx->fu, KS_BTC_PATH), ==, n);
+  fake_upstream_set_fault (fx->fu, KS_BTC_PATH, FAKE_FAULT_NONE, 0);
   run_for (fx, 1500);
-  g_assert_cmpuint (fake_upstream_get_request_count (fx->fu, KS_MARKETS), >, n);
+  g_assert_cmpuint (fake_upstream_get_request_count (fx->fu, KS_BTC_PATH), >, n);
 
   /* the socket heals: REST stops */
   fake_upstream_set_fault (fx->fu, KS_WS, FAKE_FAULT_NONE, 0);
   g_free (wait_health (fx, ARB_HEALTH_OK, NULL));
   wait_book (fx, "kalshi:" KX_BTC ":yes", "0.43/0.44/0.44");
-  n = fake_upstream_get_request_count (fx->fu, KS_MARKETS);
+  n = fake_upstream_get_request_count (fx->fu, KS_BTC_PATH);
   run_for (fx, 1000);
-  g_assert_cmpuint (fake_upstream_get_request_count (fx->fu, KS_MARKETS), ==, n);
+  g_assert_cmpuint (fake_upstream_get_request_count (fx->fu, KS_BTC_PATH), ==, n);
 }
 
 /* request_budget: at most that many REST requests a minute */
@@ -947,7 +948,7 @@ test_ks_budget (Fixture *fx, gconstpointer data)
 
   if (!need_fixtures (fx))
     return;
-  fake_upstream_serve_file (fx->fu, KS_MARKETS, "kalshi/markets_open.json");
+  fake_upstream_serve_file (fx->fu, KS_BTC_PATH, "kalshi/market_active.json");
   ks_serve_session (fx, "ws_session_ticker_orderbook.jsonl", 0);
   fake_upstream_set_fault (fx->fu, KS_WS, FAKE_FAULT_500, 0);
   {
@@ -960,7 +961,7 @@ test_ks_budget (Fixture *fx, gconstpointer data)
   start_instance (fx, conf);
   run_for (fx, 2000);
   /* 20 rounds, 4 requests */
-  g_assert_cmpuint (fake_upstream_get_request_count (fx->fu, KS_MARKETS), ==, 4);
+  g_assert_cmpuint (fake_upstream_get_request_count (fx->fu, KS_BTC_PATH), ==, 4);
   g_assert_cmpfloat (metric (fx, "budget_deferred_total"), >=, 10);
 }
 
@@ -1013,25 +1014,12 @@ static void
 test_ks_settled (Fixture *fx, gconstpointer data)
 {
   g_autofree char *conf = NULL;
-  g_autofree char *body = NULL;
-  g_autofree char *one = NULL;
+  const char *path = KS_MARKETS "/KXNBAGAME-26NOV14BOSNYK-BOS";
 
   if (!need_fixtures (fx))
     return;
-  one = fixture_text (fx, "kalshi/market_finalized_scalar_void.json");
-  {
-    /* {"market":{…}} as {"markets":[{…}]} */
-    GString *s = g_string_new (one);
-    gsize at = strstr (s->str, "\"market\":") - s->str;
-    g_string_erase (s, 0, at + strlen ("\"market\":"));
-    while (s->len > 0 && s->str[s->len - 1] != '}')
-      g_string_truncate (s, s->len - 1);
-    g_string_truncate (s, s->len - 1);
-    g_string_prepend (s, "{\"markets\":[");
-    g_string_append (s, "],\"cursor\":\"\"}");
-    body = g_string_free (s, FALSE);
-  }
-  fake_upstream_serve_text (fx->fu, KS_MARKETS, 200, "application/json", body);
+  /* one market: GET /markets/{ticker}, the recorded answer as it is */
+  fake_upstream_serve_file (fx->fu, path, "kalshi/market_finalized_scalar_void.json");
   ks_serve_session (fx, "ws_session_ticker_orderbook.jsonl", 0);
   conf = ks_conf (fx, "market_tickers=KXNBAGAME-26NOV14BOSNYK-BOS\n");
   start_instance (fx, conf);
@@ -1040,10 +1028,28 @@ test_ks_settled (Fixture *fx, gconstpointer data)
   wait_status (fx, "kalshi:KXNBAGAME-26NOV14BOSNYK-BOS:no", "resolved@0.5");
   g_free (wait_health (fx, ARB_HEALTH_OK, NULL));
   {
-    guint n = fake_upstream_get_request_count (fx->fu, KS_MARKETS);
+    guint n = fake_upstream_get_request_count (fx->fu, path);
+    g_assert_cmpuint (n, ==, 1);
     run_for (fx, 800);
-    g_assert_cmpuint (fake_upstream_get_request_count (fx->fu, KS_MARKETS), ==, n);
+    g_assert_cmpuint (fake_upstream_get_request_count (fx->fu, path), ==, n);
   }
+}
+
+/* a ticker Kalshi does not know: 404 on GET /markets/{ticker}, DEGRADED */
+static void
+test_ks_unknown (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *conf = NULL;
+  g_autofree char *reason = NULL;
+
+  if (!need_fixtures (fx))
+    return;
+  fake_upstream_serve_file (fx->fu, KS_MARKETS "/KXNOPE-26NOV21-T1", "kalshi/error_404_market_not_found.json");
+  ks_serve_session (fx, "ws_session_ticker_orderbook.jsonl", 0);
+  conf = ks_conf (fx, "market_tickers=KXNOPE-26NOV21-T1\n");
+  start_instance (fx, conf);
+  reason = wait_health (fx, ARB_HEALTH_DEGRADED, "Kalshi does not know the market KXNOPE-26NOV21-T1");
+  g_assert_cmpstr (reason, ==, "Kalshi does not know the market KXNOPE-26NOV21-T1");
 }
 
 static void
@@ -1075,6 +1081,7 @@ main (int argc, char **argv)
   ADD ("/ingest-prediction/kalshi/rest-fallback", test_ks_rest_fallback);
   ADD ("/ingest-prediction/kalshi/budget", test_ks_budget);
   ADD ("/ingest-prediction/kalshi/settled", test_ks_settled);
+  ADD ("/ingest-prediction/kalshi/unknown-market", test_ks_unknown);
 #undef ADD
   g_test_add ("/ingest-prediction/kalshi/lifecycle", Fixture, "", fixture_up, test_ks_lifecycle, fixture_down);
   g_test_add ("/ingest-prediction/kalshi/lifecycle-settle-on-finalized", Fixture, "settle_on=finalized\n", fixture_up,

@@ -12,7 +12,8 @@
 
 /* ../shared/fixtures/upstream/kalshi/error_401_*.json, compact */
 #define BODY_BAD_SIGNATURE \
-  "{\"error\":{\"code\":\"authentication_error\",\"message\":\"authentication_error\",\"details\":\"INCORRECT_API_KEY_SIGNATURE\"}}"
+  "{\"error\":{\"code\":\"authentication_error\",\"message\":\"authentication_error\"," \
+  "\"details\":\"INCORRECT_API_KEY_SIGNATURE\"}}"
 #define BODY_UNKNOWN_KEY \
   "{\"error\":{\"code\":\"authentication_error\",\"message\":\"authentication_error\",\"details\":\"NOT_FOUND\"}}"
 #define BODY_TIMESTAMP_EXPIRED \
@@ -71,7 +72,8 @@ verify_signature (FakeKalshiAuth *a, const char *message, const char *sig_b64)
   gboolean ok;
 
   /* g_base64_decode skips what is not base64; insist on the alphabet */
-  if (*sig_b64 == '\0' || strspn (sig_b64, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") != strlen (sig_b64))
+  if (*sig_b64 == '\0'
+      || strspn (sig_b64, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") != strlen (sig_b64))
     return FALSE;
   sig = g_base64_decode (sig_b64, &sig_len);
   if (sig == NULL || sig_len == 0)

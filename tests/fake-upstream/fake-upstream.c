@@ -1100,7 +1100,10 @@ on_request_read (SoupServer *server, SoupServerMessage *msg, gpointer data)
     case FAKE_FAULT_403:
     case FAKE_FAULT_429:
       {
-        guint status = fault == FAKE_FAULT_500 ? 500 : fault == FAKE_FAULT_401 ? 401 : fault == FAKE_FAULT_403 ? 403 : 429;
+        guint status = fault == FAKE_FAULT_500   ? 500
+                       : fault == FAKE_FAULT_401 ? 401
+                       : fault == FAKE_FAULT_403 ? 403
+                                                 : 429;
         if (fault == FAKE_FAULT_429 && fault_arg >= 0)
           {
             g_autofree char *secs = g_strdup_printf ("%d", fault_arg);
@@ -1570,7 +1573,8 @@ ws_close_on_server (gpointer data)
     {
       WsSession *s = g_ptr_array_index (c->fu->sessions, i);
 
-      if (g_strcmp0 (s->path, c->path) != 0 || soup_websocket_connection_get_state (s->conn) != SOUP_WEBSOCKET_STATE_OPEN)
+      if (g_strcmp0 (s->path, c->path) != 0
+          || soup_websocket_connection_get_state (s->conn) != SOUP_WEBSOCKET_STATE_OPEN)
         continue;
       c->closed++;
       if (c->code == 0)

@@ -3,9 +3,10 @@
  * ingest-kalshi: Kalshi's event contracts.
  *
  * - Which markets: tickers given in `market_tickers`, every market of the
- *   events in `event_tickers` (GET {base_url}/events/{E}?with_nested_markets=true) and of the
- *   open events of the series in `series_tickers` (GET {base_url}/events?series_ticker=S
- *   &status=open&with_nested_markets=true). Each becomes two of our markets,
+ *   events in `event_tickers` (GET {base_url}/events/{E}
+ *   ?with_nested_markets=true) and of the open events of the series in
+ *   `series_tickers` (GET {base_url}/events?series_ticker=S&status=open
+ *   &with_nested_markets=true). Each becomes two of our markets,
  *   `kalshi:<TICKER>:yes` and `kalshi:<TICKER>:no`.
  * - Prices: the WebSocket ({ws_url}, /trade-api/ws/v2) with `ticker` (top of
  *   book and last price), `orderbook_snapshot`/`orderbook_delta` (the whole
@@ -13,9 +14,9 @@
  *   `market_lifecycle_v2` (pauses, determinations, settlements). Only bids
  *   exist on each side: YES ask = 1 − best NO bid; the NO side's bid is
  *   1 − YES ask and its ask 1 − YES bid.
- * - REST (GET {base_url}/markets?tickers=…) is gated: it runs for every
- *   market only while the socket is down, and otherwise only for what the
- *   socket does not carry: the first statuses, markets past their close time
+ * - REST (GET {base_url}/markets?tickers=…, or /markets/{ticker} for one)
+ *   is gated: it runs for every market only while the socket is down, and
+ *   otherwise only for what the socket does not carry: the first statuses, markets past their close time
  *   (closing has no lifecycle event), disputes and amendments (none either),
  *   settlement values a `determined` event left out. Within request_budget
  *   requests a minute, and never before a 429's Retry-After.
@@ -68,6 +69,7 @@ typedef struct {
   ArbDecimal           value;        /* settlement value of one YES contract */
   gint64               close_us;     /* 0: unknown */
   gboolean             known;        /* REST described it at least once */
+  gboolean             unknown;      /* REST said it has no such market */
   gboolean             final;
   gboolean             subscribed;   /* on the current session */
   gboolean             in_flight;
@@ -531,6 +533,15 @@ ks_report_health (KsPlugin *self)
       health = MAX (health, h);
       g_string_append_printf (why, "%s%s", why->len > 0 ? "; " : "", self->rest_problem);
     }
+  for (guint i = 0; i < self->markets->len; i++)
+    {
+      KsMarket *m = g_ptr_array_index (self->markets, i);
+      if (m->unknown && !m->known)
+        {
+          health = MAX (health, ARB_HEALTH_DEGRADED);
+          g_string_append_printf (why, "%sKalshi does not know the market %s", why->len > 0 ? "; " : "", m->ticker);
+        }
+    }
   for (guint i = 0; i < self->discoveries->len; i++)
     {
       KsDiscovery *d = g_ptr_array_index (self->discoveries, i);
@@ -862,7 +873,8 @@ ks_each_market (JsonNode *root, void (*func) (KsPlugin *, JsonObject *, gpointer
       for (guint i = 0; i < json_array_get_length (a); i++)
         {
           JsonNode *e = json_array_get_element (a, i);
-          JsonNode *ms = JSON_NODE_HOLDS_OBJECT (e) ? json_object_get_member (json_node_get_object (e), "markets") : NULL;
+          JsonNode *ms = JSON_NODE_HOLDS_OBJECT (e) ? json_object_get_member (json_node_get_object (e), "markets")
+                                                    : NULL;
           if (ms == NULL || !JSON_NODE_HOLDS_ARRAY (ms))
             continue;
           for (guint j = 0; j < json_array_get_length (json_node_get_array (ms)); j++)
@@ -910,6 +922,7 @@ ks_take_rest_market (KsPlugin *self, JsonObject *o, gpointer data)
     }
   take->taken++;
   m->known = TRUE;
+  m->unknown = FALSE;
   if (r.close_us != 0)
     m->close_us = r.close_us;
   ks_set_status (m, r.status, r.result != NULL ? r.result : "");
@@ -961,6 +974,16 @@ ks_on_markets (gpointer data, gpointer tag, SoupMessage *msg, GBytes *body, cons
       ks_report_health (self);
       return;
     }
+  if (soup_message_get_status (msg) == 404 && g_strv_length (tickers) == 1)
+    {
+      /* GET /markets/{ticker}: this market is the problem, not Kalshi */
+      KsMarket *m = g_hash_table_lookup (self->by_ticker, tickers[0]);
+      if (m != NULL)
+        m->unknown = TRUE;
+      ks_rest_ok (self);
+      ks_report_health (self);
+      return;
+    }
   if (soup_message_get_status (msg) != SOUP_STATUS_OK)
     {
       ks_rest_http_error (self, msg, body);
@@ -980,9 +1003,8 @@ ks_on_markets (gpointer data, gpointer tag, SoupMessage *msg, GBytes *body, cons
   for (guint i = 0; tickers[i] != NULL; i++)
     {
       KsMarket *m = g_hash_table_lookup (self->by_ticker, tickers[i]);
-      g_autofree char *key = g_strdup_printf ("missing:%s", tickers[i]);
-      if (m != NULL && !m->known && ks_first (self, key))
-        arb_warning (self->inst, "Kalshi does not know the market %s (not in its answer)", tickers[i]);
+      if (m != NULL && !m->known)
+        m->unknown = TRUE;
     }
   ks_report_health (self);
 }
@@ -1004,13 +1026,14 @@ ks_rest_message (KsPlugin *self, const char *path_and_query)
   return g_steal_pointer (&msg);
 }
 
-/* GET /markets?tickers=… for @list (KsMarket) */
+/* GET /markets?tickers=… for @list (KsMarket), or GET /markets/{ticker}
+ * for a single one (whose 404 then says the ticker is wrong) */
 static void
 ks_fetch_markets (KsPlugin *self, GPtrArray *list)
 {
   for (guint start = 0; start < list->len; start += KS_BATCH)
     {
-      g_autoptr(GString) q = g_string_new ("/markets?tickers=");
+      g_autoptr(GString) q = g_string_new (list->len - start == 1 ? "/markets/" : "/markets?tickers=");
       g_autoptr(GStrvBuilder) b = g_strv_builder_new ();
       SoupMessage *msg;
 
@@ -1071,7 +1094,8 @@ ks_on_discovered (gpointer data, gpointer tag, SoupMessage *msg, GBytes *body, c
   if (root == NULL || !ks_each_market (root, ks_take_rest_market, self, &take))
     {
       arb_instance_counter_add (self->inst, "malformed_answers_total", 1);
-      ks_rest_failed (self, "Kalshi REST (%s): %s", d->source, local != NULL ? local->message : "no markets in the answer");
+      ks_rest_failed (self, "Kalshi REST (%s): %s", d->source,
+                      local != NULL ? local->message : "no markets in the answer");
       ks_report_health (self);
       return;
     }
@@ -1297,16 +1321,38 @@ ks_resnapshot (KsPlugin *self, KsSub *s, const char *why)
   s->resnapshot_timer = arb_prediction_timer_new (self->inst, KS_RESNAPSHOT_TIMEOUT_MS, ks_on_resnapshot_timer, s);
 }
 
+/* the book of @m from @sides (a snapshot's msg, or REST's orderbook_fp);
+ * FALSE, with the book untouched, when a level is not [price, count] */
+static gboolean
+ks_install_book (KsMarket *m, JsonObject *sides)
+{
+  g_autoptr(GArray) yes = g_array_new (FALSE, FALSE, sizeof (ArbDecimal));
+  g_autoptr(GArray) no = g_array_new (FALSE, FALSE, sizeof (ArbDecimal));
+
+  if (!ks_side (sides, "yes_dollars_fp", "yes_dollars", "yes", yes)
+      || !ks_side (sides, "no_dollars_fp", "no_dollars", "no", no))
+    return FALSE;
+  arb_prediction_levels_clear (m->yes_bids);
+  arb_prediction_levels_clear (m->no_bids);
+  for (guint i = 0; i + 1 < yes->len; i += 2)
+    arb_prediction_levels_set (m->yes_bids, g_array_index (yes, ArbDecimal, i),
+                               g_array_index (yes, ArbDecimal, i + 1));
+  for (guint i = 0; i + 1 < no->len; i += 2)
+    arb_prediction_levels_set (m->no_bids, g_array_index (no, ArbDecimal, i), g_array_index (no, ArbDecimal, i + 1));
+  m->book_valid = TRUE;
+  return TRUE;
+}
+
 static void
 ks_on_snapshot (KsPlugin *self, KsSub *s, gint64 seq, JsonObject *msg)
 {
   const char *ticker = arb_ingest_json_get_string (msg, "market_ticker");
   KsMarket *m = ticker != NULL ? g_hash_table_lookup (self->by_ticker, ticker) : NULL;
-  g_autoptr(GArray) yes = g_array_new (FALSE, FALSE, sizeof (ArbDecimal));
-  g_autoptr(GArray) no = g_array_new (FALSE, FALSE, sizeof (ArbDecimal));
+  g_autoptr(GArray) probe = g_array_new (FALSE, FALSE, sizeof (ArbDecimal));
 
-  if (ticker == NULL || !ks_side (msg, "yes_dollars_fp", "yes_dollars", "yes", yes)
-      || !ks_side (msg, "no_dollars_fp", "no_dollars", "no", no))
+  /* checked whole first: a malformed snapshot moves neither book nor seq */
+  if (ticker == NULL || !ks_side (msg, "yes_dollars_fp", "yes_dollars", "yes", probe)
+      || !ks_side (msg, "no_dollars_fp", "no_dollars", "no", probe))
     {
       ks_malformed (self, "orderbook_snapshot", "no market_ticker, or a level that is not [price, count]");
       return;
@@ -1315,13 +1361,7 @@ ks_on_snapshot (KsPlugin *self, KsSub *s, gint64 seq, JsonObject *msg)
     s->next_seq = seq + 1;
   if (m == NULL)
     return;
-  arb_prediction_levels_clear (m->yes_bids);
-  arb_prediction_levels_clear (m->no_bids);
-  for (guint i = 0; i + 1 < yes->len; i += 2)
-    arb_prediction_levels_set (m->yes_bids, g_array_index (yes, ArbDecimal, i), g_array_index (yes, ArbDecimal, i + 1));
-  for (guint i = 0; i + 1 < no->len; i += 2)
-    arb_prediction_levels_set (m->no_bids, g_array_index (no, ArbDecimal, i), g_array_index (no, ArbDecimal, i + 1));
-  m->book_valid = TRUE;
+  ks_install_book (m, msg);
   m->book_sid = s->sid;
   arb_instance_counter_add (self->inst, "snapshots_total", 1);
   if (s->resnapshot)
@@ -1486,13 +1526,11 @@ ks_on_lifecycle (KsPlugin *self, JsonObject *msg)
   if (g_str_equal (type, "deactivated") || g_str_equal (type, "activated"))
     {
       gboolean off = g_str_equal (type, "deactivated");
-      gboolean flag;
       JsonNode *n = json_object_get_member (msg, "is_deactivated");
+
+      /* is_deactivated, when there, says it outright */
       if (n != NULL && JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_BOOLEAN)
-        {
-          flag = json_node_get_boolean (n);
-          off = flag;
-        }
+        off = json_node_get_boolean (n);
       ks_set_status (m, off ? "inactive" : "active", NULL);
       ks_apply_status (self, m, arb_now_us ());
     }
@@ -1554,8 +1592,8 @@ ks_on_error_reply (KsPlugin *self, JsonObject *root)
     return; /* already subscribed */
   key = g_strdup_printf ("error:%" G_GINT64_FORMAT, code);
   if (ks_first (self, key))
-    arb_warning (self->inst, "Kalshi refused a command (%s): error %" G_GINT64_FORMAT ": %s", channel != NULL ? channel : "?",
-                 code, text != NULL ? text : "no message");
+    arb_warning (self->inst, "Kalshi refused a command (%s): error %" G_GINT64_FORMAT ": %s",
+                 channel != NULL ? channel : "?", code, text != NULL ? text : "no message");
   if (code == 9 && g_strcmp0 (channel, "orderbook_delta") == 0)
     self->orderbook_refused = TRUE;
   /* 10, 17 and 25 end the subscription: start the session over */
@@ -1787,25 +1825,13 @@ ks_on_rest_book (gpointer data, gpointer tag, SoupMessage *msg, GBytes *body, co
       ks_malformed (self, "REST order book", "no orderbook_fp");
       return;
     }
-  {
-    g_autoptr(GArray) yes = g_array_new (FALSE, FALSE, sizeof (ArbDecimal));
-    g_autoptr(GArray) no = g_array_new (FALSE, FALSE, sizeof (ArbDecimal));
-
-    if (!ks_side (book, "yes_dollars_fp", "yes_dollars", "yes", yes) || !ks_side (book, "no_dollars_fp", "no_dollars", "no", no))
-      {
-        ks_malformed (self, "REST order book", "a level that is not [price, count]");
-        return;
-      }
-    arb_prediction_levels_clear (m->yes_bids);
-    arb_prediction_levels_clear (m->no_bids);
-    for (guint i = 0; i + 1 < yes->len; i += 2)
-      arb_prediction_levels_set (m->yes_bids, g_array_index (yes, ArbDecimal, i), g_array_index (yes, ArbDecimal, i + 1));
-    for (guint i = 0; i + 1 < no->len; i += 2)
-      arb_prediction_levels_set (m->no_bids, g_array_index (no, ArbDecimal, i), g_array_index (no, ArbDecimal, i + 1));
-  }
+  if (!ks_install_book (m, book))
+    {
+      ks_malformed (self, "REST order book", "a level that is not [price, count]");
+      return;
+    }
   /* the deltas after this one apply to it; the few in between are the
    * price of not having the socket's own snapshot */
-  m->book_valid = TRUE;
   m->book_sid = t->sid;
   arb_instance_counter_add (self->inst, "rest_snapshots_total", 1);
   ks_publish (self, m, 0);

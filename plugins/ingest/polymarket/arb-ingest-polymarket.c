@@ -546,6 +546,10 @@ pm_publish_token (PmPlugin *self, PmToken *t, gint64 source_us)
   gboolean ask = t->has_ask && t->ask.raw > 0;
   gboolean any = FALSE;
 
+  /* a settled market's prices mean nothing any more */
+  if (t->market->final)
+    return;
+
   if (bid && ask && t->bid.raw > t->ask.raw)
     {
       /* a crossed top is never published: the book is being rebuilt */
@@ -669,7 +673,9 @@ pm_optional_price (JsonObject *o, const char *member, gboolean *has, ArbDecimal 
   if (s == NULL || *s == '\0')
     {
       *has = FALSE;
-      return s != NULL || !json_object_has_member (o, member) || JSON_NODE_HOLDS_NULL (json_object_get_member (o, member));
+      /* "" or absent or null: none; anything but a string: malformed */
+      return s != NULL || !json_object_has_member (o, member)
+             || JSON_NODE_HOLDS_NULL (json_object_get_member (o, member));
     }
   if (!arb_prediction_price (s, out))
     return FALSE;
@@ -1166,9 +1172,16 @@ pm_apply_status (PmPlugin *self, PmMarket *m, const PmGamma *g)
   for (guint i = 0; i < m->tokens->len; i++)
     {
       PmToken *t = g_ptr_array_index (m->tokens, i);
+      guint index;
       PmStatus st;
 
-      pm_gamma_status (g, i, self->disputed_halts, &st);
+      /* by token id: the outcome's place in Gamma's arrays */
+      if (!g_ptr_array_find_with_equal_func (g->token_ids, t->token_id, g_str_equal, &index))
+        {
+          final = FALSE;
+          continue;
+        }
+      pm_gamma_status (g, index, self->disputed_halts, &st);
       /* the socket's market_resolved holds the market closed until Gamma settles it */
       if (m->resolved_on_socket && (st.state == ARB_MARKET_OPEN || st.state == ARB_MARKET_HALTED))
         {
@@ -1414,9 +1427,9 @@ pm_on_discovered (gpointer data, gpointer tag, SoupMessage *msg, GBytes *body, c
   else
     {
       g_free (sel->problem);
-      sel->problem = n_bad > 0 ? g_strdup_printf ("Gamma's answer for %s %s holds no usable market", pm_selector_kind (sel),
-                                                  sel->value)
-                               : g_strdup_printf ("Gamma has no market for %s %s", pm_selector_kind (sel), sel->value);
+      sel->problem = g_strdup_printf (n_bad > 0 ? "Gamma's answer for %s %s holds no usable market"
+                                                : "Gamma has no market for %s %s",
+                                      pm_selector_kind (sel), sel->value);
     }
   pm_report_health (self);
 }

@@ -127,7 +127,8 @@ arb_prediction_ws_url_check (const char *key, const char *text, GError **error)
     }
   uri = g_uri_parse (text, G_URI_FLAGS_NONE, NULL);
   scheme = uri != NULL ? g_uri_get_scheme (uri) : NULL;
-  if (uri == NULL || scheme == NULL || (g_ascii_strcasecmp (scheme, "ws") != 0 && g_ascii_strcasecmp (scheme, "wss") != 0)
+  if (uri == NULL || scheme == NULL
+      || (g_ascii_strcasecmp (scheme, "ws") != 0 && g_ascii_strcasecmp (scheme, "wss") != 0)
       || g_uri_get_host (uri) == NULL || *g_uri_get_host (uri) == '\0' || g_uri_get_query (uri) != NULL
       || g_uri_get_fragment (uri) != NULL)
     {
