@@ -782,6 +782,10 @@ test_ks_quotes (Fixture *fx, gconstpointer data)
   g_free (wait_health (fx, ARB_HEALTH_OK, NULL));
 
   /* the documented commands; the handshake and REST signed and verified */
+  {
+    CountWant three = { KS_WS, 3 };
+    wait_until (fx, received_reach, &three, 10, "the three commands");
+  }
   received = fake_upstream_dup_ws_received (fx->fu, KS_WS);
   g_assert_cmpuint (g_strv_length (received), ==, 3);
   g_assert_cmpstr (received[0], ==, "{\"id\":1,\"cmd\":\"subscribe\",\"params\":{\"channels\":[\"ticker\"],"
