@@ -43,7 +43,7 @@ if [ "$backend" = postgresql ]; then
   runas "$pgbin/createdb" -h 127.0.0.1 -p "$port" -U postgres pgbench
   runas "$pgbin/pgbench" -h 127.0.0.1 -p "$port" -U postgres -i -s 10 -q pgbench >/dev/null 2>&1
   echo "## pgbench -N -c $conns -j 2 -T ${duration%s} (same server)"
-  runas "$pgbin/pgbench" -h 127.0.0.1 -p "$port" -U postgres -N -c "$conns" -j 2 -T "${duration%s}" -P 0 pgbench 2>/dev/null \
+  runas "$pgbin/pgbench" -h 127.0.0.1 -p "$port" -U postgres -N -c "$conns" -j 2 -T "${duration%s}" pgbench 2>/dev/null \
     | grep -E "^(tps|latency average|number of transactions actually)"
   store="postgresql://postgres@127.0.0.1:$port/bench"
 fi
