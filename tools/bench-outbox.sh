@@ -20,10 +20,17 @@ bench="$build/tools/arb-bench"
 arbiterd="$build/runtime/arbiterd"
 tmp=$(mktemp -d)
 pid=
+servers=()
 cleanup() {
   [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  for p in "${servers[@]}"; do kill "$p" 2>/dev/null || true; done
+  if [ -n "${pgbin:-}" ] && [ -f "$tmp/pg/data/postmaster.pid" ]; then
+    runas "$pgbin/pg_ctl" -D "$tmp/pg/data" -m fast stop >/dev/null 2>&1 || true
+  fi
   rm -rf "$tmp"
 }
+runas() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 trap cleanup EXIT
 export ARBITER_PLUGIN_PATH="$build/plugins" ARB_PLUGIN_SYSTEM_PATH=""
 printf 'a-very-long-benchmark-secret-of-at-least-32-bytes\n' > "$tmp/secret"
@@ -123,3 +130,41 @@ plugin=sink-jsonl
 path=$tmp/events.jsonl
 fsync=never
 events=ledger"
+
+# every sink at once: jsonl, Kafka (librdkafka's mock cluster), Redis and
+# PostgreSQL (servers started here on loopback), each taking every event
+if [ -x "$build/tests/kafka-mock" ] && command -v redis-server >/dev/null; then
+  mkfifo "$tmp/kafka-in"
+  "$build/tests/kafka-mock" --topics arb < "$tmp/kafka-in" > "$tmp/kafka-out" &
+  servers+=($!)
+  exec 7> "$tmp/kafka-in"
+  for _ in $(seq 50); do grep -q '^bootstrap' "$tmp/kafka-out" 2>/dev/null && break; sleep 0.1; done
+  kafka=$(sed -n 's/^bootstrap //p' "$tmp/kafka-out")
+  rport=$(free_port)
+  redis-server --port "$rport" --bind 127.0.0.1 --save '' --daemonize no > "$tmp/redis.log" 2>&1 &
+  servers+=($!)
+  pgbin=$(ls -d /usr/lib/postgresql/*/bin | tail -n1)
+  mkdir -p "$tmp/pg" && chmod 777 "$tmp" && { [ "$(id -u)" != 0 ] || chown postgres "$tmp/pg"; }
+  pport=$(free_port)
+  runas "$pgbin/initdb" -D "$tmp/pg/data" -A trust -U postgres >/dev/null
+  runas "$pgbin/pg_ctl" -D "$tmp/pg/data" -l "$tmp/pg/log" -w \
+    -o "-k $tmp/pg -p $pport -c listen_addresses=127.0.0.1" start >/dev/null
+  runas "$pgbin/createdb" -h 127.0.0.1 -p "$pport" -U postgres archive
+  sleep 0.5
+  run "every sink (jsonl, kafka, redis, postgres)" "[sink:events]
+plugin=sink-jsonl
+path=$tmp/events.jsonl
+fsync=never
+[sink:kafka]
+plugin=sink-kafka
+brokers=$kafka
+topic_prefix=arb
+[sink:redis]
+plugin=sink-redis
+port=$rport
+[sink:postgres]
+plugin=sink-postgres
+conninfo=postgresql://postgres@127.0.0.1:$pport/archive
+archive_events=true"
+  exec 7>&-
+fi
