@@ -119,6 +119,9 @@ gboolean  arb_quote_validate (const ArbQuote *quote, GError **error);
 /* "crypto" or "prediction" from the namespace, or NULL when not namespaced */
 const char *arb_market_class (const char *market_id);
 gboolean    arb_market_id_is_valid (const char *market_id);
+/* NAMESPACE:ID, apart from the market namespaces (arb-plugin.h,
+ * arb_instance_publish_market_event); FALSE with the reason in *@why */
+gboolean    arb_event_id_is_valid (const char *event_id, const char **why);
 
 /* (transfer full): a new event with a fresh id; @data_json is an object */
 ArbEvent *arb_event_new (const char *type, const char *key, const char *assessment_id, const char *correlation_id,
@@ -159,6 +162,20 @@ gboolean      arb_price_book_get_status (ArbPriceBook *book, const char *market,
 /* (transfer full) sorted market ids */
 GStrv         arb_price_book_list (ArbPriceBook *book);
 guint         arb_price_book_size (ArbPriceBook *book);
+/* The events of markets (arb_instance_publish_market_event): thread-safe.
+ * set_event records @event for @market, replacing another; *@previous gets
+ * (transfer full) the event it replaced, if any (nullable @previous). */
+typedef enum {
+  ARB_EVENT_UNCHANGED,
+  ARB_EVENT_NEW,
+  ARB_EVENT_MOVED,
+} ArbEventChange;
+ArbEventChange arb_price_book_set_event (ArbPriceBook *book, const char *market, const char *event, char **previous);
+/* (transfer full) (nullable) a GRefString: release it with
+ * g_ref_string_release(); NULL when nothing was published for @market */
+char         *arb_price_book_dup_event (ArbPriceBook *book, const char *market);
+/* TRUE when @market's event is @event: the one published, else @market itself */
+gboolean      arb_price_book_market_in_event (ArbPriceBook *book, const char *market, const char *event);
 
 /* ------------------------------------------------------------------------ */
 /* The relay: events to sinks                                               */
@@ -258,6 +275,8 @@ ArbInstance *arb_host_find_instance (ArbHost *host, const char *name);
 void      arb_host_on_quote (ArbHost *host, ArbInstance *inst, ArbQuote *quote);
 void      arb_host_on_status (ArbHost *host, ArbInstance *inst, const char *market, ArbMarketState state,
                               const ArbDecimal *settlement, const char *reason, gint64 source_time_us);
+/* an ingest instance says which event @market belongs to (any thread) */
+void      arb_host_on_market_event (ArbHost *host, ArbInstance *inst, const char *market, const char *event);
 /* JSON for /ready; *ready says whether every required part is up */
 char     *arb_host_ready_json (ArbHost *host, gboolean *ready);
 

@@ -432,6 +432,8 @@ declare_metrics (ArbMetrics *m)
   arb_metrics_declare (m, "arb_quotes_received_total", ARB_METRIC_COUNTER, "quotes published by ingest instances");
   arb_metrics_declare (m, "arb_quotes_rejected_total", ARB_METRIC_COUNTER, "invalid quotes refused by the host");
   arb_metrics_declare (m, "arb_market_status_received_total", ARB_METRIC_COUNTER, "market status changes published");
+  arb_metrics_declare (m, "arb_market_events_received_total", ARB_METRIC_COUNTER,
+                       "market-to-event mappings published (repeats included)");
   arb_metrics_declare (m, "arb_sink_published_total", ARB_METRIC_COUNTER, "events a sink acknowledged as delivered");
   arb_metrics_declare (m, "arb_sink_failed_total", ARB_METRIC_COUNTER, "events a sink failed to deliver");
   arb_metrics_declare (m, "arb_sink_dropped_total", ARB_METRIC_COUNTER,
@@ -839,6 +841,30 @@ arb_host_on_status (ArbHost *host, ArbInstance *inst, const char *market, ArbMar
             sl->settlement = *settlement;
           g_main_context_invoke (host->context, settle_later, sl);
         }
+    }
+}
+
+void
+arb_host_on_market_event (ArbHost *host, ArbInstance *inst, const char *market, const char *event)
+{
+  g_autofree char *previous = NULL;
+  g_autofree char *line = NULL;
+
+  /* the book's lock makes it safe from any thread, and nothing else follows
+   * from it: the risk rules read the mapping when they run */
+  switch (arb_price_book_set_event (host->book, market, event, &previous))
+    {
+    case ARB_EVENT_UNCHANGED:
+      return;
+    case ARB_EVENT_NEW:
+      line = g_strdup_printf ("%s is in event %s", market, event);
+      arb_log_for (inst->name, NULL, G_LOG_LEVEL_DEBUG, line);
+      return;
+    case ARB_EVENT_MOVED:
+    default:
+      line = g_strdup_printf ("%s moved from event %s to event %s", market, previous, event);
+      arb_log_for (inst->name, NULL, G_LOG_LEVEL_INFO, line);
+      return;
     }
 }
 

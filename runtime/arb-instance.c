@@ -535,6 +535,20 @@ arb_instance_risk_check_order (ArbInstance *inst, const ArbOrderView *order, con
   gboolean ok;
 
   g_return_val_if_fail (inst->kind == ARB_PLUGIN_RISK, FALSE);
+  if (order->event == NULL)
+    {
+      /* the caller did not look the event up (arb_risk_check_order does,
+       * once for every instance): the plugin sees it all the same */
+      ArbOrderView with_event = *order;
+      char *event = arb_price_book_dup_event (inst->host->book, order->market);
+
+      with_event.event = event != NULL ? event : order->market;
+      scope = call_begin (inst, "check_order");
+      ok = inst->module->risk.check_order (inst->self, &with_event, account, verdict, error);
+      ok = call_end (&scope, ok, error);
+      g_clear_pointer (&event, g_ref_string_release);
+      return ok;
+    }
   scope = call_begin (inst, "check_order");
   ok = inst->module->risk.check_order (inst->self, order, account, verdict, error);
   return call_end (&scope, ok, error);
@@ -810,6 +824,28 @@ arb_instance_publish_status (ArbInstance *inst, const char *market_id, ArbMarket
     }
   arb_metrics_counter_add (inst->host->metrics, "arb_market_status_received_total", inst->labels, 1);
   arb_host_on_status (inst->host, inst, market_id, state, settlement, reason, source_time_us);
+  return TRUE;
+}
+
+gboolean
+arb_instance_publish_market_event (ArbInstance *inst, const char *market_id, const char *event_id, GError **error)
+{
+  const char *why = NULL;
+
+  if (!arb_market_id_is_valid (market_id))
+    {
+      g_set_error (error, ARB_PLUGIN_ERROR, ARB_PLUGIN_ERROR_BUG, "event of \"%s\": not a market id",
+                   market_id != NULL ? market_id : "(null)");
+      return FALSE;
+    }
+  if (!arb_event_id_is_valid (event_id, &why))
+    {
+      g_set_error (error, ARB_PLUGIN_ERROR, ARB_PLUGIN_ERROR_BUG, "event of %s: \"%s\" is not an event id: %s",
+                   market_id, event_id != NULL ? event_id : "(null)", why);
+      return FALSE;
+    }
+  arb_metrics_counter_add (inst->host->metrics, "arb_market_events_received_total", inst->labels, 1);
+  arb_host_on_market_event (inst->host, inst, market_id, event_id);
   return TRUE;
 }
 

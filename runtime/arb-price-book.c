@@ -15,6 +15,10 @@ typedef struct {
 struct _ArbPriceBook {
   GMutex      lock;
   GHashTable *markets; /* id → Entry */
+  /* market id (owned) → its event (a GRefString, owned), as ingest
+   * published it; apart from the markets, so that a mapping does not make a
+   * market appear in the book */
+  GHashTable *events;
 };
 
 static void
@@ -32,6 +36,7 @@ arb_price_book_new (void)
   ArbPriceBook *book = g_new0 (ArbPriceBook, 1);
   g_mutex_init (&book->lock);
   book->markets = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, entry_free);
+  book->events = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_ref_string_release);
   return book;
 }
 
@@ -41,6 +46,7 @@ arb_price_book_free (ArbPriceBook *book)
   if (book == NULL)
     return;
   g_hash_table_unref (book->markets);
+  g_hash_table_unref (book->events);
   g_mutex_clear (&book->lock);
   g_free (book);
 }
@@ -161,4 +167,54 @@ arb_price_book_size (ArbPriceBook *book)
   n = g_hash_table_size (book->markets);
   g_mutex_unlock (&book->lock);
   return n;
+}
+
+ArbEventChange
+arb_price_book_set_event (ArbPriceBook *book, const char *market, const char *event, char **previous)
+{
+  char *old;
+  ArbEventChange change;
+
+  if (previous != NULL)
+    *previous = NULL;
+  g_mutex_lock (&book->lock);
+  old = g_hash_table_lookup (book->events, market);
+  if (old != NULL && g_str_equal (old, event))
+    change = ARB_EVENT_UNCHANGED;
+  else
+    {
+      change = old != NULL ? ARB_EVENT_MOVED : ARB_EVENT_NEW;
+      if (old != NULL && previous != NULL)
+        *previous = g_strdup (old);
+      g_hash_table_replace (book->events, g_strdup (market), g_ref_string_new (event));
+    }
+  g_mutex_unlock (&book->lock);
+  return change;
+}
+
+char *
+arb_price_book_dup_event (ArbPriceBook *book, const char *market)
+{
+  char *event;
+
+  g_mutex_lock (&book->lock);
+  event = g_hash_table_lookup (book->events, market);
+  if (event != NULL)
+    event = g_ref_string_acquire (event);
+  g_mutex_unlock (&book->lock);
+  return event;
+}
+
+gboolean
+arb_price_book_market_in_event (ArbPriceBook *book, const char *market, const char *event)
+{
+  const char *of;
+  gboolean in;
+
+  g_mutex_lock (&book->lock);
+  of = g_hash_table_lookup (book->events, market);
+  /* a market nobody gave an event is its own */
+  in = g_str_equal (of != NULL ? of : market, event);
+  g_mutex_unlock (&book->lock);
+  return in;
 }

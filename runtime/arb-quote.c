@@ -161,6 +161,52 @@ arb_market_id_is_valid (const char *market_id)
 }
 
 gboolean
+arb_event_id_is_valid (const char *event_id, const char **why)
+{
+  const char *colon;
+  const char *dummy;
+
+  if (why == NULL)
+    why = &dummy;
+  if (event_id == NULL || *event_id == '\0')
+    {
+      *why = "no event id";
+      return FALSE;
+    }
+  if (strlen (event_id) > 200)
+    {
+      *why = "longer than 200 bytes";
+      return FALSE;
+    }
+  colon = strchr (event_id, ':');
+  if (colon == NULL || colon == event_id || colon[1] == '\0')
+    {
+      *why = "not namespaced (NAMESPACE:ID, for example polymarket-event:903)";
+      return FALSE;
+    }
+  for (const char *p = event_id; p < colon; p++)
+    if (!(g_ascii_islower (*p) || g_ascii_isdigit (*p) || *p == '-'))
+      {
+        *why = "the namespace is not lower case letters, digits and '-'";
+        return FALSE;
+      }
+  /* an event named like a market would be taken for that market's own
+   * event (a market nobody gave an event is its own) */
+  if (arb_market_class (event_id) != NULL)
+    {
+      *why = "in a market namespace (crypto, polymarket, kalshi); use the plugin's own, such as polymarket-event";
+      return FALSE;
+    }
+  for (const char *p = colon + 1; *p != '\0'; p++)
+    if (!(g_ascii_isalnum (*p) || *p == '-' || *p == '_' || *p == '.' || *p == ':'))
+      {
+        *why = "the id has a character other than letters, digits and -_.:";
+        return FALSE;
+      }
+  return TRUE;
+}
+
+gboolean
 arb_quote_validate (const ArbQuote *quote, GError **error)
 {
   char a[ARB_DECIMAL_BUFSIZE], b[ARB_DECIMAL_BUFSIZE];

@@ -15,6 +15,10 @@ struct _ArbOrderView {
   gint64      slippage_bps;
   gboolean    has_stop_loss, has_take_profit;
   ArbDecimal  stop_loss, take_profit;
+  /* borrowed, nullable: the market's event; NULL until the host looks it
+   * up (arb_risk_check_order, arb_instance_risk_check_order), so whoever
+   * fills a view need not */
+  const char *event;
 };
 
 struct _ArbAccountView {

@@ -85,6 +85,13 @@ arb_order_view_get_take_profit (const ArbOrderView *order, ArbDecimal *out)
   return TRUE;
 }
 
+const char *
+arb_order_view_get_event (const ArbOrderView *order)
+{
+  /* the host's wrappers fill it in; a view without one is its own event */
+  return order->event != NULL ? order->event : order->market;
+}
+
 /* ---- the account --------------------------------------------------------- */
 
 gboolean
@@ -231,6 +238,12 @@ arb_account_view_get_market_notional (const ArbAccountView *account, const char 
   return arb_decimal_from_raw (cost > G_MAXINT64 ? G_MAXINT64 : (gint64) cost);
 }
 
+gboolean
+arb_account_view_get_event_notional (const ArbAccountView *account, const char *event_id, ArbDecimal *out)
+{
+  return arb_trading_event_notional (account->trading, account->account, event_id, out);
+}
+
 /* ---- the verdict --------------------------------------------------------- */
 
 void
@@ -359,12 +372,18 @@ arb_risk_verdict_add_evidence_decimal (ArbRiskVerdict *verdict, const char *key,
 
 /* ---- the saga's step ------------------------------------------------------ */
 
+static gboolean check_each (ArbHost *host, ArbProgram *program, const ArbOrderView *order, ArbAccountView *view,
+                            GError **error);
+
 gboolean
 arb_risk_check_order (ArbHost *host, ArbTrading *trading, ArbProgram *program, ArbAccount *account,
                       const ArbOrderView *order, GError **error)
 {
   ArbAccountView view;
+  ArbOrderView with_event = *order;
   g_autoptr(GError) local = NULL;
+  char *event = NULL;
+  gboolean ok;
 
   if (program->risk == NULL || program->risk[0] == NULL)
     return TRUE;
@@ -373,6 +392,23 @@ arb_risk_check_order (ArbHost *host, ArbTrading *trading, ArbProgram *program, A
       g_set_error (error, ARB_TRADING_ERROR, ARB_TRADING_ERROR_INTERNAL, "valuing the account: %s", local->message);
       return FALSE;
     }
+  /* the market's event, once for every rule: each sees the same one even
+   * if an ingest instance moves the market meanwhile */
+  if (with_event.event == NULL)
+    {
+      event = arb_price_book_dup_event (host->book, order->market);
+      with_event.event = event != NULL ? event : order->market;
+    }
+  ok = check_each (host, program, &with_event, &view, error);
+  g_clear_pointer (&event, g_ref_string_release);
+  return ok;
+}
+
+static gboolean
+check_each (ArbHost *host, ArbProgram *program, const ArbOrderView *order, ArbAccountView *view, GError **error)
+{
+  g_autoptr(GError) local = NULL;
+
   for (guint i = 0; program->risk[i] != NULL; i++)
     {
       g_autofree char *name = g_strdup_printf ("risk:%s", program->risk[i]);
@@ -390,7 +426,7 @@ arb_risk_check_order (ArbHost *host, ArbTrading *trading, ArbProgram *program, A
           return FALSE;
         }
       arb_risk_verdict_init (&verdict);
-      ok = arb_instance_risk_check_order (inst, order, &view, &verdict, &local);
+      ok = arb_instance_risk_check_order (inst, order, view, &verdict, &local);
       if (!ok)
         {
           /* a rule that cannot decide refuses */

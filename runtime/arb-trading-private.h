@@ -171,4 +171,10 @@ gboolean arb_trading_value (ArbTrading *trading, ArbAccount *account, ArbAccount
 gboolean arb_trading_value_after_mark (ArbTrading *trading, ArbAccount *account, const char *market,
                                        const ArbQuote *quote, ArbAccountValue *out, GError **error);
 
+/* Σ entry × open quantity of @account in the markets of @event (the ones
+ * whose published event it is, or the market of that id when nothing was
+ * published for it), rounded up once; O(markets held). FALSE, with *@out
+ * the largest decimal, when beyond the decimal range. */
+gboolean arb_trading_event_notional (ArbTrading *trading, ArbAccount *account, const char *event, ArbDecimal *out);
+
 G_END_DECLS

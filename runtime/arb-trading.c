@@ -472,6 +472,46 @@ arb_trading_exposure_add (ArbTrading *trading, ArbAccount *account, const ArbPos
     }
 }
 
+gboolean
+arb_trading_event_notional (ArbTrading *trading, ArbAccount *account, const char *event, ArbDecimal *out)
+{
+  /* a cost is below 2^126 (two int64s multiplied): the sum is checked
+   * against that bound before each addition, so it cannot overflow */
+  const __int128 bound = (__int128) 1 << 126;
+  __int128 cost = 0;
+  GHashTableIter it;
+  gpointer v;
+
+  *out = ARB_DECIMAL_ZERO;
+  if (event == NULL)
+    return TRUE;
+  g_hash_table_iter_init (&it, account->exposure);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    {
+      const ArbExposure *e = v;
+      __int128 c = e->long_cost + e->short_cost;
+
+      if (!arb_price_book_market_in_event (trading->host->book, e->market, event))
+        continue;
+      if (c > bound - cost)
+        {
+          *out = arb_decimal_from_raw (G_MAXINT64);
+          return FALSE;
+        }
+      cost += c;
+    }
+  /* back from scale 10^16 to 10^8 rounding up, as the market notional: a
+   * limit is never passed by rounding */
+  cost = (cost + ARB_DECIMAL_SCALE - 1) / ARB_DECIMAL_SCALE;
+  if (cost > G_MAXINT64)
+    {
+      *out = arb_decimal_from_raw (G_MAXINT64);
+      return FALSE;
+    }
+  *out = arb_decimal_from_raw ((gint64) cost);
+  return TRUE;
+}
+
 void
 arb_trading_note_fill (ArbTrading *trading, ArbAccount *account, gint64 now_us)
 {

@@ -469,7 +469,7 @@ test_list_plugins_refused (Fixture *fx, gconstpointer user_data)
   g_test_message ("--list-plugins:\n%s%s", out, err);
   g_assert_cmpint (status, !=, -1); /* it exited */
   g_assert_cmpint (status, ==, 0);
-  g_assert_true (ARB_PLUGIN_ABI_MAJOR == 1 && ARB_PLUGIN_ABI_MINOR == 0); /* "this host speaks 1.0" */
+  g_assert_true (ARB_PLUGIN_ABI_MAJOR == 1 && ARB_PLUGIN_ABI_MINOR == 1); /* "this host speaks 1.1" */
 
   /* the good ones above, the fixture below "refused:" with its reason */
   refused = strstr (out, "\nrefused:\n");

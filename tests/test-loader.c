@@ -24,10 +24,14 @@ typedef struct {
  * say about it. The scan test fails on a fixture missing from this table. */
 static const Golden goldens[] = {
   { "ingest-wrong-abi",
-    "built for plugin ABI 2.0, this host speaks 1.0; rebuild it against arbiter-plugin-1" },
+    "built for plugin ABI 2.0, this host speaks 1.1; rebuild it against arbiter-plugin-1" },
+  /* a plugin of 1.2 may call what a 1.1 host lacks, as one of 1.1 (which may
+   * call arb_instance_publish_market_event) may on a 1.0 host */
   { "ingest-newer-minor",
-    "built for plugin ABI 1.1, newer than this host's 1.0; upgrade arbiterd or rebuild the plugin against this "
+    "built for plugin ABI 1.2, newer than this host's 1.1; upgrade arbiterd or rebuild the plugin against this "
     "host's arbiter-plugin-1" },
+  /* a plugin of 1.0 on this 1.1 host: everything it may call is here */
+  { "ingest-older-minor", NULL },
   { "ingest-no-symbol",
     "has no entry symbol arb_plugin_ingest_no_symbol_describe; define it with ARB_PLUGIN_DEFINE "
     "(ingest_no_symbol, ...), or rename the file after the plugin's name" },

@@ -38,7 +38,9 @@
 G_BEGIN_DECLS
 
 #define ARB_PLUGIN_ABI_MAJOR 1 /* bump: every plugin must be rebuilt */
-#define ARB_PLUGIN_ABI_MINOR 0 /* bump: something was appended; old plugins still load */
+#define ARB_PLUGIN_ABI_MINOR 1 /* bump: something was appended; old plugins still load */
+/* 1.1: arb_instance_publish_market_event(), arb_order_view_get_event(),
+ *      arb_account_view_get_event_notional() */
 
 /**
  * ArbPluginKind:
@@ -282,6 +284,36 @@ ARB_AVAILABLE_IN_1_0 gboolean arb_instance_publish_status (ArbInstance *inst, co
                                                            const char *reason, gint64 source_time_us,
                                                            GError **error);
 
+/**
+ * arb_instance_publish_market_event:
+ * @inst: an ingest instance
+ * @market_id: the market ("polymarket:<token id>", "kalshi:<TICKER>:yes")
+ * @event_id: the event it belongs to, namespaced by the plugin that knows
+ *   it and apart from market ids: "polymarket-event:<Gamma event id>",
+ *   "kalshi-event:<EVENT_TICKER>" (`NAMESPACE:ID`, the namespace of lower
+ *   case letters, digits and '-', not crypto, polymarket or kalshi; the id
+ *   of letters, digits and `-_.:`; 200 bytes at most)
+ * @error: set when an argument is not valid
+ *
+ * Tells the host which event a market belongs to: the markets of one event
+ * are the outcomes a prediction-market rule adds up (risk-exposure's
+ * max_event_exposure_pct, see arb_order_view_get_event() and
+ * arb_account_view_get_event_notional()). Publish it for every outcome the
+ * plugin follows, as soon as the upstream says it, and again when the
+ * upstream moves a market to another event: the latest mapping replaces the
+ * one before. Publishing the same mapping again costs a lookup and changes
+ * nothing. A market nobody published an event for is an event of its own.
+ * The host keeps the mapping in memory, for the life of the process.
+ *
+ * Thread-safe. Returns FALSE with an %ARB_PLUGIN_ERROR_BUG error naming the
+ * argument when @market_id is not a market id or @event_id is not an event
+ * id; the host's mapping is then unchanged.
+ *
+ * Since: 1.1
+ */
+ARB_AVAILABLE_IN_1_1 gboolean arb_instance_publish_market_event (ArbInstance *inst, const char *market_id,
+                                                                 const char *event_id, GError **error);
+
 /* ------------------------------------------------------------------------ */
 /* Events (host → sinks)                                                     */
 
@@ -402,6 +434,23 @@ ARB_AVAILABLE_IN_1_0 ArbDecimal  arb_order_view_get_margin (const ArbOrderView *
 /* each FALSE when the order has none */
 ARB_AVAILABLE_IN_1_0 gboolean    arb_order_view_get_stop_loss (const ArbOrderView *order, ArbDecimal *out);
 ARB_AVAILABLE_IN_1_0 gboolean    arb_order_view_get_take_profit (const ArbOrderView *order, ArbDecimal *out);
+/**
+ * arb_order_view_get_event:
+ * @order: the order being checked
+ *
+ * The event of the order's market, as the market's ingest instance last
+ * published it with arb_instance_publish_market_event()
+ * ("polymarket-event:903", "kalshi-event:KXHIGHNY-26NOV21"). When nothing
+ * was published for the market (a crypto market, a feed that knows no
+ * events, a market whose metadata has not arrived yet), the market is its
+ * own event and this returns the market id itself, so the result is never
+ * NULL and can always be handed to arb_account_view_get_event_notional().
+ *
+ * Returns: (transfer none): valid for the call only
+ *
+ * Since: 1.1
+ */
+ARB_AVAILABLE_IN_1_1 const char *arb_order_view_get_event (const ArbOrderView *order);
 
 /* the assessment */
 ARB_AVAILABLE_IN_1_0 const char *arb_account_view_get_id (const ArbAccountView *account);
@@ -433,6 +482,28 @@ ARB_AVAILABLE_IN_1_0 gint64      arb_account_view_get_next_day_start (const ArbA
 /* the notional (entry × open quantity) held in @market, summed over positions */
 ARB_AVAILABLE_IN_1_0 ArbDecimal  arb_account_view_get_market_notional (const ArbAccountView *account,
                                                                      const char *market);
+/**
+ * arb_account_view_get_event_notional:
+ * @account: the account
+ * @event_id: an event, as arb_order_view_get_event() names it
+ * @out: (out): Σ entry × open quantity over the account's positions in every
+ *   market of @event_id (longs and shorts alike; for prediction shares their
+ *   cost), rounded up to 10⁻⁸ once, after the sum
+ *
+ * The notional held across all markets of one event: the markets whose
+ * published event is @event_id, and a market nobody published an event for
+ * when @event_id is that market's own id. So for a market of no event this
+ * equals arb_account_view_get_market_notional(). Computed from the host's
+ * per-market sums in O(markets the account holds), without I/O; the event
+ * of each market is the one published at the time of the call.
+ *
+ * Returns: FALSE when the sum is beyond the decimal range (@out is then
+ *   the largest decimal); TRUE otherwise
+ *
+ * Since: 1.1
+ */
+ARB_AVAILABLE_IN_1_1 gboolean    arb_account_view_get_event_notional (const ArbAccountView *account,
+                                                                     const char *event_id, ArbDecimal *out);
 
 /**
  * ArbRiskRejection:

@@ -243,6 +243,16 @@ arb_risk_test_quote (ArbRiskTestHost *h, const char *market, const char *bid, co
 }
 
 void
+arb_risk_test_publish_event (ArbRiskTestHost *h, const char *market, const char *event)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_cmpuint (h->host->instances->len, >, 0);
+  g_assert_true (arb_instance_publish_market_event (g_ptr_array_index (h->host->instances, 0), market, event, &error));
+  g_assert_no_error (error);
+}
+
+void
 arb_risk_test_order (ArbRiskTestHost *h, ArbAccount *account, const char *market, gboolean is_buy,
                      const char *qty, const char *stop_loss, ArbOrderView *out)
 {

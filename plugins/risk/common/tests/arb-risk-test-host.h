@@ -71,6 +71,11 @@ ArbPositionRow *arb_risk_test_add_position (ArbRiskTestHost *h, ArbAccount *acco
 /* a fresh quote into the host's price book; NULL leaves a side unset */
 void arb_risk_test_quote (ArbRiskTestHost *h, const char *market, const char *bid, const char *ask);
 
+/* @market is in @event, published through arb_instance_publish_market_event()
+ * as an ingest plugin publishes it (the host takes it from any instance; the
+ * test host has risk instances only); the call must succeed */
+void arb_risk_test_publish_event (ArbRiskTestHost *h, const char *market, const char *event);
+
 /* The order view as the saga fills it: a fresh quote from the book, the
  * host's execution estimate (slippage, notional, fee, margin), the market's
  * fee rate. @market must outlive @out. @stop_loss may be NULL. */
