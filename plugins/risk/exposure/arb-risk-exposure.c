@@ -4,11 +4,16 @@
  * outcomes of one event. Checked before each order; nothing to check on a
  * mark (prices do not change what is held).
  *
- * The plugin API knows markets, not events, and cannot list the markets an
- * account holds; so the event of a market is derived from its id here
- * (Kalshi) or is the market itself (Polymarket), and the markets of an event
- * that an account holds are the ones this instance saw orders for
- * (README.md says what that misses and which API additions would fix it). */
+ * Events come from the host (plugin ABI 1.1): the ingest instances publish
+ * which event each market belongs to (Polymarket: every outcome token of
+ * every market of one Gamma event; Kalshi: both sides of every market of one
+ * event ticker), arb_order_view_get_event() names the order's, and
+ * arb_account_view_get_event_notional() sums what the account holds in all
+ * of its markets from the host's per-market sums. So the plugin keeps no
+ * state of its own, and what a restart loaded from the store counts at once.
+ * A market nobody published an event for is an event of its own; for a
+ * Kalshi market that means its yes and no sides together, which is also what
+ * kalshi_event=market asks for (README.md). */
 #include <string.h>
 
 #include "arb-risk-common.h"
@@ -22,7 +27,6 @@ typedef struct {
   gboolean     has_event_pct;
   ArbDecimal   event_pct;
   gboolean     kalshi_event_ticker; /* kalshi_event=event; else one market's yes and no */
-  GHashTable  *accounts;            /* assessment id → GHashTable of market ids (a set) */
 } Exposure;
 
 static const ArbConfigKey exposure_config[] = {
@@ -35,8 +39,9 @@ static const ArbConfigKey exposure_config[] = {
     "prediction markets: largest cost (price × shares) held across all outcomes of one event, the order's "
     "included, in percent of the starting balance; unset: no limit" },
   { "kalshi_event", ARB_CFG_ENUM, 0, "event", 0, 0, "event,market",
-    "what one Kalshi event is: event (every market whose ticker shares the event ticker, the ticker up to its "
-    "last '-': KXHIGHNY-26NOV21-B50.5 is in KXHIGHNY-26NOV21) or market (the yes and no sides of one ticker)" },
+    "what one Kalshi event is: event (every market of the event ticker ingest-kalshi published, e.g. "
+    "KXHIGHNY-26NOV21-B50.5 and KXHIGHNY-26NOV21-T54 in KXHIGHNY-26NOV21; a market without one: its yes and no "
+    "sides) or market (the yes and no sides of one ticker)" },
   { NULL }
 };
 
@@ -46,7 +51,6 @@ exposure_destroy (gpointer data)
   Exposure *self = data;
   if (self == NULL)
     return;
-  g_clear_pointer (&self->accounts, g_hash_table_unref);
   g_free (self);
 }
 
@@ -58,7 +62,6 @@ exposure_create (ArbInstance *inst, GError **error)
   g_autoptr(Exposure) self = g_new0 (Exposure, 1);
 
   self->inst = inst;
-  self->accounts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_hash_table_unref);
   self->has_max_positions = arb_instance_has_key (inst, "max_open_positions");
   self->max_positions = arb_instance_get_int (inst, "max_open_positions");
   self->has_market_pct = arb_instance_has_key (inst, "max_position_notional_pct");
@@ -98,83 +101,53 @@ exposure_stop (gpointer data)
 
 /* ---- events ------------------------------------------------------------------ */
 
-/* The event of a prediction market, as the length of the prefix of @market
- * that names it (so nothing is allocated): "kalshi:KXHIGHNY-26NOV21" of
- * "kalshi:KXHIGHNY-26NOV21-B50.5:yes" (or "kalshi:KXHIGHNY-26NOV21-B50.5"
- * with kalshi_event=market); a Polymarket token is its own event. */
+/* "kalshi:<TICKER>" of "kalshi:<TICKER>:yes|no" as its length, and the
+ * other side's market id in @other; 0 for any other market (market ids are
+ * at most 200 bytes, so @other always has room) */
 static gsize
-event_length (Exposure *self, const char *market)
+kalshi_market (const char *market, char other[512])
 {
-  gsize len = strlen (market);
+  gboolean yes;
+  gsize base;
 
-  if (g_str_has_prefix (market, "kalshi:"))
-    {
-      const char *ticker = market + strlen ("kalshi:");
-      const char *side = strrchr (ticker, ':');
-      const char *dash;
-      gsize ticker_len = side != NULL ? (gsize) (side - ticker) : strlen (ticker);
-
-      if (!self->kalshi_event_ticker)
-        return (gsize) (ticker - market) + ticker_len;
-      /* the event ticker is the market ticker up to its last '-' */
-      dash = g_strrstr_len (ticker, (gssize) ticker_len, "-");
-      return (gsize) (ticker - market) + (dash != NULL ? (gsize) (dash - ticker) : ticker_len);
-    }
-  return len;
+  if (!g_str_has_prefix (market, "kalshi:"))
+    return 0;
+  yes = g_str_has_suffix (market, ":yes");
+  if (!yes && !g_str_has_suffix (market, ":no"))
+    return 0;
+  base = strlen (market) - (yes ? strlen (":yes") : strlen (":no"));
+  if (g_snprintf (other, 512, "%.*s:%s", (int) base, market, yes ? "no" : "yes") >= 512)
+    return 0;
+  return base;
 }
 
+/* Σ notional held in the event of @order, and the event's name for a
+ * message (@name_len bytes of *@name) */
 static gboolean
-same_event (Exposure *self, const char *market, const char *event, gsize event_len)
+event_held (Exposure *self, const ArbOrderView *order, const ArbAccountView *account, const char **name,
+            int *name_len, ArbDecimal *out, GError **error)
 {
-  return strncmp (market, event, event_len) == 0 && event_length (self, market) == event_len;
-}
+  const char *market = arb_order_view_get_market (order);
+  const char *event = arb_order_view_get_event (order);
+  char other[512];
+  gsize base = kalshi_market (market, other);
 
-/* the markets this instance saw @account order in; created on first use */
-static GHashTable *
-markets_of (Exposure *self, const char *account_id)
-{
-  GHashTable *set = g_hash_table_lookup (self->accounts, account_id);
-  if (set == NULL)
+  /* one Kalshi market's two sides: asked for (kalshi_event=market), or all
+   * that is known of the event (nobody published one for the market) */
+  if (base > 0 && (!self->kalshi_event_ticker || g_str_equal (event, market)))
     {
-      set = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-      g_hash_table_insert (self->accounts, g_strdup (account_id), set);
+      *name = market;
+      *name_len = (int) base;
+      return arb_decimal_add (arb_account_view_get_market_notional (account, market),
+                              arb_account_view_get_market_notional (account, other), out, error);
     }
-  return set;
-}
-
-/* Σ notional held in the markets of @event; markets found empty are
- * forgotten, since a new position there passes through check_order again */
-static gboolean
-event_notional (Exposure *self, const ArbAccountView *account, GHashTable *known, const char *event,
-                gsize event_len, const char *order_market, ArbDecimal *out, GError **error)
-{
-  GHashTableIter it;
-  gpointer key;
-  gboolean seen_order_market = FALSE;
-
-  *out = ARB_DECIMAL_ZERO;
-  g_hash_table_iter_init (&it, known);
-  while (g_hash_table_iter_next (&it, &key, NULL))
+  *name = event;
+  *name_len = (int) strlen (event);
+  if (!arb_account_view_get_event_notional (account, event, out))
     {
-      const char *market = key;
-      ArbDecimal held;
-      if (!same_event (self, market, event, event_len))
-        continue;
-      held = arb_account_view_get_market_notional (account, market);
-      seen_order_market |= g_str_equal (market, order_market);
-      if (held.raw == 0)
-        {
-          g_hash_table_iter_remove (&it);
-          continue;
-        }
-      if (!arb_decimal_add (*out, held, out, error))
-        return FALSE;
-    }
-  if (!seen_order_market)
-    {
-      ArbDecimal held = arb_account_view_get_market_notional (account, order_market);
-      if (!arb_decimal_add (*out, held, out, error))
-        return FALSE;
+      g_set_error (error, ARB_DECIMAL_ERROR, ARB_DECIMAL_ERROR_OVERFLOW, "the cost held in %s is beyond the range",
+                   event);
+      return FALSE;
     }
   return TRUE;
 }
@@ -225,23 +198,11 @@ exposure_check_order (gpointer data, const ArbOrderView *order, const ArbAccount
     }
   if (self->has_event_pct && arb_order_view_is_prediction (order))
     {
-      GHashTable *known = markets_of (self, arb_account_view_get_id (account));
-      gsize event_len = event_length (self, market);
+      const char *name = NULL;
+      int name_len = 0;
       ArbDecimal held, total, limit;
 
-      /* the other side of a Kalshi market is in the event whatever the
-       * instance saw: ask for it directly */
-      if (g_str_has_prefix (market, "kalshi:") && (g_str_has_suffix (market, ":yes") || g_str_has_suffix (market, ":no")))
-        {
-          gboolean yes = g_str_has_suffix (market, ":yes");
-          int base = (int) (strlen (market) - (yes ? strlen (":yes") : strlen (":no")));
-          char other[512];
-          /* market ids are at most 256 bytes; a longer one has no other side to look up */
-          if (g_snprintf (other, sizeof other, "%.*s:%s", base, market, yes ? "no" : "yes") < (int) sizeof other
-              && !g_hash_table_contains (known, other) && arb_account_view_get_market_notional (account, other).raw != 0)
-            g_hash_table_add (known, g_strdup (other));
-        }
-      if (!event_notional (self, account, known, market, event_len, market, &held, &local)
+      if (!event_held (self, order, account, &name, &name_len, &held, &local)
           || !arb_decimal_add (held, notional, &total, &local)
           || !arb_risk_percent_of (start, self->event_pct, &limit, &local))
         {
@@ -253,14 +214,11 @@ exposure_check_order (gpointer data, const ArbOrderView *order, const ArbAccount
           arb_risk_verdict_reject (verdict, ARB_RISK_REJECT_LIMIT,
                                    "exposure to event %.*s would be %s (held %s + order %s), above %s%% of starting "
                                    "balance %s = %s",
-                                   (int) event_len, market, arb_risk_format (total, a), arb_risk_format (held, b),
+                                   name_len, name, arb_risk_format (total, a), arb_risk_format (held, b),
                                    arb_risk_format (notional, c), arb_risk_format_pct (self->event_pct, p),
                                    arb_risk_format (start, d), arb_risk_format (limit, e));
           return TRUE;
         }
-      /* allowed: remember the market, for the next order in this event */
-      if (!g_hash_table_contains (known, market))
-        g_hash_table_add (known, g_strdup (market));
     }
   return TRUE;
 }
@@ -281,7 +239,7 @@ static const ArbRiskVTable exposure_vtable = {
 static const ArbPluginDesc exposure_desc = {
   ARB_PLUGIN_DESC_HEADER,
   .name = "risk-exposure",
-  .version = "0.1.0",
+  .version = "0.2.0",
   .summary = "Cap open positions, notional per market and prediction exposure per event",
   .kind = ARB_PLUGIN_RISK,
   .config = exposure_config,
