@@ -16,7 +16,10 @@
  *   REST); REST prices only while the socket is down, within the budget,
  *   honouring 429;
  * - statuses: Polymarket's market_resolved closes the market and only
- *   Gamma settles it; Kalshi's lifecycle events halt, reopen and settle.
+ *   Gamma settles it; Kalshi's lifecycle events halt, reopen and settle;
+ * - events: every token of a Gamma event (found by event slug, or named by
+ *   the market's own events[]) and both sides of a Kalshi market (its
+ *   event_ticker) reach the host's market-to-event mapping.
  */
 
 #include "config.h"
@@ -24,6 +27,7 @@
 #include <string.h>
 
 #include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
 
 #include "arb-host-private.h"
@@ -46,6 +50,7 @@
 #define DOWN    "19302467774626838573549198877594945407906445297103381493617500201477027898258"
 #define BTC_SLUG "will-bitcoin-reach-150000-by-december-31-2026"
 #define ETH_SLUG "will-ethereum-be-above-3000-on-november-30-2026"
+#define FED_SLUG "fed-decision-in-december-2026"
 #define KX_BTC   "KXBTCD-26NOV2117-T91999.99"
 #define KX_FED   "KXFED-26DEC-T3.75"
 
@@ -312,6 +317,34 @@ wait_status (Fixture *fx, const char *market, const char *text)
     }
 }
 
+/* the event the host's mapping has for @market, or NULL */
+static char *
+event_text (Fixture *fx, const char *market)
+{
+  char *ref = arb_price_book_dup_event (fx->host->book, market);
+  char *copy = g_strdup (ref);
+
+  g_clear_pointer (&ref, g_ref_string_release);
+  return copy;
+}
+
+static gboolean
+event_is (Fixture *fx, gconstpointer data)
+{
+  const BookWant *w = data;
+  g_autofree char *t = event_text (fx, w->market);
+  return g_strcmp0 (t, w->text) == 0;
+}
+
+static void
+wait_event (Fixture *fx, const char *market, const char *event)
+{
+  BookWant w = { market, event };
+  g_autofree char *what = g_strdup_printf ("%s to be in %s", market, event);
+
+  wait_until (fx, event_is, &w, 10, what);
+}
+
 static gdouble
 metric (Fixture *fx, const char *name)
 {
@@ -471,6 +504,85 @@ test_pm_dynamic_subscribe (Fixture *fx, gconstpointer data)
                                     "\"initial_dump\":true,\"custom_feature_enabled\":true}");
   g_free (wait_health (fx, ARB_HEALTH_OK, NULL));
   g_assert_cmpuint (fake_upstream_get_ws_sessions (fx->fu, PM_WS), ==, 1);
+  /* the ETH market's own answer names its event; the BTC market's answer
+   * here is a list entry without events[]: it is its own */
+  wait_event (fx, "polymarket:" ETH_YES, "polymarket-event:82311");
+  wait_event (fx, "polymarket:" ETH_NO, "polymarket-event:82311");
+  {
+    g_autofree char *none = event_text (fx, "polymarket:" BTC_YES);
+    g_assert_null (none);
+  }
+}
+
+/* the token ids of every market of Gamma's answer @text (markets, or events
+ * with markets), in order */
+static GPtrArray *
+gamma_tokens (const char *text)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+  GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
+  JsonArray *top;
+
+  json_parser_load_from_data (parser, text, -1, &error);
+  g_assert_no_error (error);
+  top = json_node_get_array (json_parser_get_root (parser));
+  for (guint i = 0; i < json_array_get_length (top); i++)
+    {
+      JsonObject *o = json_array_get_object_element (top, i);
+      JsonArray *markets = json_object_has_member (o, "markets") ? json_object_get_array_member (o, "markets") : NULL;
+      guint n = markets != NULL ? json_array_get_length (markets) : 1;
+
+      for (guint j = 0; j < n; j++)
+        {
+          JsonObject *m = markets != NULL ? json_array_get_object_element (markets, j) : o;
+          g_autoptr(JsonParser) ids = json_parser_new ();
+          JsonArray *a;
+
+          /* clobTokenIds: a string holding a JSON array */
+          json_parser_load_from_data (ids, json_object_get_string_member (m, "clobTokenIds"), -1, &error);
+          g_assert_no_error (error);
+          a = json_node_get_array (json_parser_get_root (ids));
+          for (guint k = 0; k < json_array_get_length (a); k++)
+            g_ptr_array_add (out, g_strdup_printf ("polymarket:%s", json_array_get_string_element (a, k)));
+        }
+    }
+  return out;
+}
+
+/* an event followed by its slug: its six tokens in Gamma event 79420; a
+ * market followed by slug, whose list answer has no events[], is asked for
+ * at once and takes the event its own answer names (82311), long before
+ * the next status round */
+static void
+test_pm_events (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *conf = NULL;
+  g_autofree char *events = NULL;
+  g_autoptr(GPtrArray) fed = NULL;
+
+  if (!need_fixtures (fx))
+    return;
+  fake_upstream_serve_file (fx->fu, "/events?slug=" FED_SLUG, "polymarket/gamma_events_by_slug.json");
+  fake_upstream_serve_file (fx->fu, "/markets?slug=" ETH_SLUG, "polymarket/gamma_markets_active.json");
+  fake_upstream_serve_file (fx->fu, "/markets/698421", "polymarket/gamma_market_by_id.json");
+  pm_serve_session (fx, 0);
+  conf = pm_conf (fx, "event_slugs=" FED_SLUG "\nmarket_slugs=" ETH_SLUG "\nstatus_interval=1h\n");
+  start_instance (fx, conf);
+
+  events = fixture_text (fx, "polymarket/gamma_events_by_slug.json");
+  fed = gamma_tokens (events);
+  g_assert_cmpuint (fed->len, ==, 6);
+  for (guint i = 0; i < fed->len; i++)
+    wait_event (fx, g_ptr_array_index (fed, i), "polymarket-event:79420");
+  wait_event (fx, "polymarket:" ETH_YES, "polymarket-event:82311");
+  wait_event (fx, "polymarket:" ETH_NO, "polymarket-event:82311");
+  /* one request for the ETH market: the one at discovery (the status round
+   * is an hour away); none for the event's markets, whose event was known */
+  g_assert_cmpuint (fake_upstream_get_request_count (fx->fu, "/markets/698421"), ==, 1);
+  g_assert_cmpuint (fake_upstream_get_request_count (fx->fu, "/markets/715301"), ==, 0);
+  g_assert_cmpfloat (metric (fx, "market_events_published_total"), ==, 8);
+  g_assert_cmpfloat (arb_metrics_get (fx->host->metrics, "arb_market_events_received_total", fx->inst->labels), ==, 8);
 }
 
 /* dropped (no close frame) or closed by the server: it reconnects and
@@ -780,6 +892,11 @@ test_ks_quotes (Fixture *fx, gconstpointer data)
   wait_status (fx, "kalshi:" KX_BTC ":yes", "open");
   wait_status (fx, "kalshi:" KX_FED ":no", "open");
   g_free (wait_health (fx, ARB_HEALTH_OK, NULL));
+  /* the markets' event_ticker, for both sides */
+  wait_event (fx, "kalshi:" KX_BTC ":yes", "kalshi-event:KXBTCD-26NOV2117");
+  wait_event (fx, "kalshi:" KX_BTC ":no", "kalshi-event:KXBTCD-26NOV2117");
+  wait_event (fx, "kalshi:" KX_FED ":yes", "kalshi-event:KXFED-26DEC");
+  wait_event (fx, "kalshi:" KX_FED ":no", "kalshi-event:KXFED-26DEC");
 
   /* the documented commands; the handshake and REST signed and verified */
   {
@@ -1073,6 +1190,7 @@ main (int argc, char **argv)
 #define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_up, fn, fixture_down)
   ADD ("/ingest-prediction/polymarket/quotes", test_pm_quotes);
   ADD ("/ingest-prediction/polymarket/dynamic-subscribe", test_pm_dynamic_subscribe);
+  ADD ("/ingest-prediction/polymarket/events", test_pm_events);
   ADD ("/ingest-prediction/polymarket/reconnect", test_pm_reconnect);
   ADD ("/ingest-prediction/polymarket/silent-and-refused", test_pm_silent_and_refused);
   ADD ("/ingest-prediction/polymarket/resolution", test_pm_resolution);

@@ -20,6 +20,10 @@
  *   (closing has no lifecycle event), disputes and amendments (none either),
  *   settlement values a `determined` event left out. Within request_budget
  *   requests a minute, and never before a 429's Retry-After.
+ * - Events: both sides of every market are published to the host as in
+ *   `kalshi-event:<event_ticker>` (arb_instance_publish_market_event), from
+ *   the market objects REST returns (the first statuses, discovery), again
+ *   if Kalshi moves a market. Risk rules add up the markets of one event.
  * - Numbers: prices are `*_dollars` strings ("0.4200", "0.480"), counts
  *   `*_fp` strings; payloads from before 2026-03 with integer cents are
  *   taken too.
@@ -280,6 +284,7 @@ ks_is_ticker (const char *s)
 
 typedef struct {
   char      *ticker;
+  char      *event_ticker; /* nullable: event_ticker, when usable */
   char      *status;    /* nullable */
   char      *result;    /* nullable, "" → NULL */
   gboolean   has_bid, has_ask, has_last, has_value;
@@ -292,6 +297,7 @@ static void
 ks_rest_clear (KsRest *r)
 {
   g_clear_pointer (&r->ticker, g_free);
+  g_clear_pointer (&r->event_ticker, g_free);
   g_clear_pointer (&r->status, g_free);
   g_clear_pointer (&r->result, g_free);
 }
@@ -302,6 +308,7 @@ ks_rest_decode (JsonObject *o, KsRest *out, GError **error)
   const char *ticker = arb_ingest_json_get_string (o, "ticker");
   const char *status = arb_ingest_json_get_string (o, "status");
   const char *result = arb_ingest_json_get_string (o, "result");
+  const char *event = arb_ingest_json_get_string (o, "event_ticker");
   gboolean has_value = FALSE;
 
   memset (out, 0, sizeof *out);
@@ -320,6 +327,8 @@ ks_rest_decode (JsonObject *o, KsRest *out, GError **error)
     }
   out->has_value = has_value;
   out->ticker = g_strdup (ticker);
+  /* an event ticker that is not one is left out: the market counts alone */
+  out->event_ticker = ks_is_ticker (event) ? g_strdup (event) : NULL;
   out->status = status != NULL && *status != '\0' ? g_ascii_strdown (status, -1) : NULL;
   out->result = result != NULL && *result != '\0' ? g_ascii_strdown (result, -1) : NULL;
   /* "0.0000" bid and "1.0000" ask mean no bid and no ask */
@@ -923,6 +932,13 @@ ks_take_rest_market (KsPlugin *self, JsonObject *o, gpointer data)
   take->taken++;
   m->known = TRUE;
   m->unknown = FALSE;
+  if (r.event_ticker != NULL)
+    {
+      /* both sides; once per change (the status helper remembers) */
+      g_autofree char *event = g_strdup_printf ("kalshi-event:%s", r.event_ticker);
+      arb_prediction_status_publish_event (self->status, m->yes_id, event);
+      arb_prediction_status_publish_event (self->status, m->no_id, event);
+    }
   if (r.close_us != 0)
     m->close_us = r.close_us;
   ks_set_status (m, r.status, r.result != NULL ? r.result : "");
@@ -2110,7 +2126,7 @@ static const ArbIngestVTable ks_vtable = {
 static const ArbPluginDesc ks_desc = {
   ARB_PLUGIN_DESC_HEADER,
   .name = "ingest-kalshi",
-  .version = "1.0.0",
+  .version = "1.1.0",
   .summary = "Kalshi event contracts: WebSocket ticker, order book and lifecycle, gated REST, signed requests",
   .kind = ARB_PLUGIN_INGEST,
   .config = ks_config,

@@ -14,6 +14,12 @@
  *   (level sizes plus the authoritative `best_bid`/`best_ask`),
  *   `last_trade_price`, `best_bid_ask`, `tick_size_change`,
  *   `market_resolved`; every number a string; text PING/PONG heartbeats.
+ * - Events: every token of a market is published to the host as one of
+ *   `polymarket-event:<Gamma event id>` (arb_instance_publish_market_event),
+ *   from the market's `events[0].id`, or the event it was found through
+ *   (event_slugs); a market whose discovery answer says neither is asked
+ *   for at once (GET /markets/{id} carries `events[]`). Risk rules add up
+ *   the markets of one event (risk-exposure's max_event_exposure_pct).
  * - Statuses: GET {base_url}/markets/{id} every status_interval, because
  *   the socket does not say everything (API-REFERENCE.md §3.2): resolved
  *   (closed, umaResolutionStatus resolved, prices exactly 1/0) settles at 1
@@ -69,6 +75,7 @@ typedef struct {
 
 struct _PmMarket {
   char      *gamma_id;     /* owned */
+  char      *event_id;     /* owned, nullable: Gamma's event id, once known */
   char      *condition_id; /* owned, lower case */
   char      *slug;         /* owned */
   GPtrArray *tokens;       /* owned: PmToken, in outcome order */
@@ -147,6 +154,7 @@ typedef struct {
   GPtrArray *prices;       /* char *, nullable: no outcomePrices */
   gint64     closed_us;    /* 0: none */
   gint64     updated_us;   /* 0: none */
+  char      *event_id;     /* nullable: events[0].id, when the answer has it */
 } PmGamma;
 
 static void
@@ -159,6 +167,7 @@ pm_gamma_clear (PmGamma *g)
   g_clear_pointer (&g->outcomes, g_ptr_array_unref);
   g_clear_pointer (&g->token_ids, g_ptr_array_unref);
   g_clear_pointer (&g->prices, g_ptr_array_unref);
+  g_clear_pointer (&g->event_id, g_free);
 }
 
 static gboolean
@@ -254,23 +263,54 @@ pm_parse_gamma_time (const char *text, gint64 *out_us)
   return arb_ingest_parse_time_us (s->str, out_us);
 }
 
+/* a Gamma id (of a market or an event): a string of digits, or a number;
+ * NULL when it is neither (transfer full) */
+static char *
+pm_gamma_id (JsonObject *o)
+{
+  const char *id = arb_ingest_json_get_string (o, "id");
+  gint64 n_id = 0;
+
+  if (id == NULL && arb_ingest_json_get_int (o, "id", &n_id) && n_id > 0)
+    return g_strdup_printf ("%" G_GINT64_FORMAT, n_id);
+  if (id != NULL && *id != '\0' && strlen (id) <= 40 && strspn (id, "0123456789") == strlen (id))
+    return g_strdup (id);
+  return NULL;
+}
+
+/* the event of a market object: the first of `events[]` with a usable id
+ * (Gamma lists one; a market in several is counted in the first) */
+static char *
+pm_gamma_event_id (JsonObject *o)
+{
+  JsonNode *n = json_object_get_member (o, "events");
+  JsonArray *a;
+
+  if (n == NULL || !JSON_NODE_HOLDS_ARRAY (n))
+    return NULL;
+  a = json_node_get_array (n);
+  for (guint i = 0; i < json_array_get_length (a); i++)
+    {
+      JsonNode *e = json_array_get_element (a, i);
+      char *id = JSON_NODE_HOLDS_OBJECT (e) ? pm_gamma_id (json_node_get_object (e)) : NULL;
+      if (id != NULL)
+        return id;
+    }
+  return NULL;
+}
+
 /* one Gamma market object; FALSE with an error saying what is missing */
 static gboolean
 pm_gamma_decode (JsonObject *o, PmGamma *out, GError **error)
 {
-  const char *id = arb_ingest_json_get_string (o, "id");
   const char *cond = arb_ingest_json_get_string (o, "conditionId");
   const char *uma = arb_ingest_json_get_string (o, "umaResolutionStatus");
   g_autoptr(GError) local = NULL;
-  gint64 n_id = 0;
 
   memset (out, 0, sizeof *out);
   /* the id is a string of digits; a number is taken as well */
-  if (id == NULL && arb_ingest_json_get_int (o, "id", &n_id) && n_id > 0)
-    out->id = g_strdup_printf ("%" G_GINT64_FORMAT, n_id);
-  else if (id != NULL && *id != '\0' && strspn (id, "0123456789") == strlen (id))
-    out->id = g_strdup (id);
-  else
+  out->id = pm_gamma_id (o);
+  if (out->id == NULL)
     {
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "a market without a usable id");
       return FALSE;
@@ -325,6 +365,7 @@ pm_gamma_decode (JsonObject *o, PmGamma *out, GError **error)
     out->closed_us = 0;
   if (!pm_parse_gamma_time (arb_ingest_json_get_string (o, "updatedAt"), &out->updated_us))
     out->updated_us = 0;
+  out->event_id = pm_gamma_event_id (o);
   return TRUE;
 }
 
@@ -452,6 +493,7 @@ static void
 pm_market_free (PmMarket *m)
 {
   g_free (m->gamma_id);
+  g_free (m->event_id);
   g_free (m->condition_id);
   g_free (m->slug);
   g_ptr_array_unref (m->tokens);
@@ -1202,11 +1244,38 @@ pm_apply_status (PmPlugin *self, PmMarket *m, const PmGamma *g)
     }
 }
 
-/* a market from Gamma: new ones are followed, known ones get their status */
+/* @m is in Gamma event @event_id: every one of its tokens is published to
+ * the host as in polymarket-event:<id>, again when Gamma moves it */
 static void
-pm_take_market (PmPlugin *self, const PmGamma *g)
+pm_set_event (PmPlugin *self, PmMarket *m, const char *event_id)
+{
+  g_autofree char *event = NULL;
+
+  if (event_id == NULL)
+    return;
+  if (g_strcmp0 (m->event_id, event_id) != 0)
+    {
+      if (m->event_id != NULL)
+        arb_info (self->inst, "Gamma moved market %s (%s) from event %s to event %s", m->gamma_id, m->slug,
+                  m->event_id, event_id);
+      g_free (m->event_id);
+      m->event_id = g_strdup (event_id);
+    }
+  event = g_strdup_printf ("polymarket-event:%s", event_id);
+  /* once per change: the status helper remembers what it published */
+  for (guint i = 0; i < m->tokens->len; i++)
+    arb_prediction_status_publish_event (self->status, ((PmToken *) g_ptr_array_index (m->tokens, i))->market_id,
+                                         event);
+}
+
+/* a market from Gamma: new ones are followed, known ones get their status;
+ * @via_event (nullable) is the event it was found through, for an answer
+ * that does not name the market's events itself */
+static void
+pm_take_market (PmPlugin *self, const PmGamma *g, const char *via_event)
 {
   PmMarket *m = g_hash_table_lookup (self->by_gamma_id, g->id);
+  gboolean is_new = m == NULL;
 
   if (m == NULL)
     {
@@ -1238,8 +1307,14 @@ pm_take_market (PmPlugin *self, const PmGamma *g)
       arb_info (self->inst, "following %s (Gamma market %s): %u outcome%s", m->slug, m->gamma_id, m->tokens->len,
                 m->tokens->len == 1 ? "" : "s");
     }
+  pm_set_event (self, m, g->event_id != NULL ? g->event_id : via_event);
   pm_apply_status (self, m, g);
   pm_ws_update (self);
+  /* a list answer (/markets?slug=) may not carry events[]; the market's own
+   * answer does: ask for it now rather than at the next status round, so
+   * the event is known before the first order */
+  if (is_new && m->event_id == NULL && !m->final)
+    pm_poll_market (self, m);
 }
 
 static void
@@ -1326,9 +1401,11 @@ pm_take_markets (PmPlugin *self, PmSelector *sel, JsonNode *node, guint *n_bad)
         {
           const char *slug = arb_ingest_json_get_string (o, "slug");
           JsonNode *markets = json_object_get_member (o, "markets");
+          g_autofree char *event_id = NULL;
 
           if (g_strcmp0 (slug, sel->value) != 0)
             continue;
+          event_id = pm_gamma_id (o);
           if (markets == NULL || !JSON_NODE_HOLDS_ARRAY (markets))
             {
               (*n_bad)++;
@@ -1350,7 +1427,7 @@ pm_take_markets (PmPlugin *self, PmSelector *sel, JsonNode *node, guint *n_bad)
                       pm_malformed (self, "Gamma market", merr->message);
                     continue;
                   }
-                pm_take_market (self, &mg);
+                pm_take_market (self, &mg, event_id);
                 pm_gamma_clear (&mg);
                 taken++;
               }
@@ -1366,7 +1443,7 @@ pm_take_markets (PmPlugin *self, PmSelector *sel, JsonNode *node, guint *n_bad)
       if ((sel->kind == PM_SEL_SLUG && g_strcmp0 (g.slug, sel->value) == 0)
           || (sel->kind == PM_SEL_CONDITION && g_ascii_strcasecmp (g.condition_id, sel->value) == 0))
         {
-          pm_take_market (self, &g);
+          pm_take_market (self, &g, NULL);
           taken++;
         }
       pm_gamma_clear (&g);
@@ -1523,6 +1600,7 @@ pm_on_market_status (gpointer data, gpointer tag, SoupMessage *msg, GBytes *body
       return;
     }
   pm_gamma_ok (self);
+  pm_set_event (self, m, g.event_id);
   pm_apply_status (self, m, &g);
   pm_gamma_clear (&g);
   pm_report_health (self);
@@ -1790,7 +1868,7 @@ static const ArbIngestVTable pm_vtable = {
 static const ArbPluginDesc pm_desc = {
   ARB_PLUGIN_DESC_HEADER,
   .name = "ingest-polymarket",
-  .version = "1.0.0",
+  .version = "1.1.0",
   .summary = "Polymarket prediction markets: Gamma metadata and statuses, CLOB market WebSocket prices",
   .kind = ARB_PLUGIN_INGEST,
   .config = pm_config,

@@ -182,4 +182,12 @@ gboolean             arb_prediction_status_get (ArbPredictionStatus *s, const ch
 /* resolved or cancelled: settled, nothing to follow any more */
 gboolean             arb_prediction_state_is_final (ArbMarketState state);
 
+/* publishes that @market belongs to @event (arb_instance_publish_market_event)
+ * unless it is what was last published for it; TRUE when published. A
+ * refusal is counted (publish_errors_total) and logged as a warning. */
+gboolean             arb_prediction_status_publish_event (ArbPredictionStatus *s, const char *market,
+                                                          const char *event);
+/* (transfer none) (nullable): what was last published for @market */
+const char          *arb_prediction_status_get_event (ArbPredictionStatus *s, const char *market);
+
 G_END_DECLS

@@ -426,7 +426,8 @@ typedef struct {
 
 struct _ArbPredictionStatus {
   ArbInstance *inst;
-  GHashTable  *last; /* market (owned) → StatusEntry (owned) */
+  GHashTable  *last;   /* market (owned) → StatusEntry (owned) */
+  GHashTable  *events; /* market (owned) → event id (owned), as published */
 };
 
 ArbPredictionStatus *
@@ -436,6 +437,7 @@ arb_prediction_status_new (ArbInstance *inst)
 
   s->inst = inst;
   s->last = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  s->events = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   return s;
 }
 
@@ -445,6 +447,7 @@ arb_prediction_status_free (ArbPredictionStatus *s)
   if (s == NULL)
     return;
   g_hash_table_unref (s->last);
+  g_hash_table_unref (s->events);
   g_free (s);
 }
 
@@ -491,6 +494,31 @@ arb_prediction_status_get (ArbPredictionStatus *s, const char *market, ArbMarket
   if (has_settlement != NULL)
     *has_settlement = e->has_settlement;
   return TRUE;
+}
+
+gboolean
+arb_prediction_status_publish_event (ArbPredictionStatus *s, const char *market, const char *event)
+{
+  const char *last = g_hash_table_lookup (s->events, market);
+  g_autoptr(GError) error = NULL;
+
+  if (g_strcmp0 (last, event) == 0)
+    return FALSE;
+  if (!arb_instance_publish_market_event (s->inst, market, event, &error))
+    {
+      arb_instance_counter_add (s->inst, "publish_errors_total", 1);
+      arb_warning (s->inst, "the host refused the event of %s: %s", market, error->message);
+      return FALSE;
+    }
+  g_hash_table_replace (s->events, g_strdup (market), g_strdup (event));
+  arb_instance_counter_add (s->inst, "market_events_published_total", 1);
+  return TRUE;
+}
+
+const char *
+arb_prediction_status_get_event (ArbPredictionStatus *s, const char *market)
+{
+  return g_hash_table_lookup (s->events, market);
 }
 
 gboolean

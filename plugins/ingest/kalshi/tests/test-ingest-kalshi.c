@@ -336,6 +336,98 @@ test_rest_prices (void)
   pt_host_free (h);
 }
 
+/* the event of both sides of @ticker, "-" when they differ */
+static char *
+event_of (PtHost *h, const char *ticker)
+{
+  g_autofree char *y = g_strdup_printf ("kalshi:%s:yes", ticker);
+  g_autofree char *n = g_strdup_printf ("kalshi:%s:no", ticker);
+  g_autofree char *ey = pt_event (h, y);
+  g_autofree char *en = pt_event (h, n);
+
+  if (g_strcmp0 (ey, en) != 0)
+    return g_strdup ("-");
+  return g_steal_pointer (&ey);
+}
+
+/* every market object's event_ticker becomes the event of both its sides,
+ * published to the host once per change */
+static void
+test_events (void)
+{
+  g_autofree char *dir = NULL;
+  g_autofree char *nested_text = NULL;
+  g_autofree char *open_text = NULL;
+  g_autoptr(JsonNode) nested = NULL;
+  g_autoptr(JsonNode) open = NULL;
+  g_autoptr(JsonNode) moved = NULL;
+  g_autoptr(JsonNode) odd = NULL;
+  static const char *const buckets[] = { "KXHIGHNY-26NOV21-T49", "KXHIGHNY-26NOV21-B50.5", "KXHIGHNY-26NOV21-B52.5",
+                                         "KXHIGHNY-26NOV21-T54" };
+  static const char moved_text[] =
+    "{\"market\":{\"ticker\":\"" KX_FED "\",\"event_ticker\":\"KXFED-27JAN\",\"status\":\"active\"}}";
+  /* an event ticker that is not one, and none at all: nothing published */
+  static const char odd_text[] =
+    "{\"markets\":[{\"ticker\":\"KXODD-1\",\"event_ticker\":\"KX ODD\",\"status\":\"active\"},"
+    "{\"ticker\":\"KXNONE-1\",\"status\":\"active\"}]}";
+  KsTake discover = { TRUE, 0, 0 };
+  gsize length = 0;
+  PtHost *h;
+  KsPlugin *p;
+
+  if (!need_fixtures (&dir))
+    return;
+  h = host_new (KX_BTC "," KX_FED ",KXNFLGAME-26NOV22KCDEN-KC", NULL);
+  p = plugin_new (h);
+  pt_reset ();
+  /* GET /events/{E}?with_nested_markets=true: the four buckets of one day */
+  nested_text = pt_read (dir, "events_nested.json", &length);
+  nested = arb_ingest_json_parse (nested_text, length, NULL);
+  g_assert_true (ks_each_market (nested, ks_take_rest_market, p, &discover));
+  g_assert_cmpuint (discover.taken, ==, 4);
+  for (guint i = 0; i < G_N_ELEMENTS (buckets); i++)
+    {
+      g_autofree char *e = event_of (h, buckets[i]);
+      g_assert_cmpstr (e, ==, "kalshi-event:KXHIGHNY-26NOV21");
+    }
+  /* GET /markets?tickers=…: three markets of three events */
+  open_text = pt_read (dir, "markets_open.json", &length);
+  open = arb_ingest_json_parse (open_text, length, NULL);
+  g_assert_true (ks_each_market (open, ks_take_rest_market, p, &discover));
+  {
+    g_autofree char *btc = event_of (h, KX_BTC);
+    g_autofree char *fed = event_of (h, KX_FED);
+    g_autofree char *nfl = event_of (h, "KXNFLGAME-26NOV22KCDEN-KC");
+    g_assert_cmpstr (btc, ==, "kalshi-event:KXBTCD-26NOV2117");
+    g_assert_cmpstr (fed, ==, "kalshi-event:KXFED-26DEC");
+    g_assert_cmpstr (nfl, ==, "kalshi-event:KXNFLGAME-26NOV22KCDEN");
+  }
+  g_assert_cmpfloat (pt_metric (h, "market_events_published_total"), ==, 14);
+  /* the same answer again publishes nothing */
+  g_assert_true (ks_each_market (open, ks_take_rest_market, p, &discover));
+  g_assert_cmpfloat (pt_metric (h, "market_events_published_total"), ==, 14);
+  /* Kalshi moves a market: the new event replaces the old */
+  moved = arb_ingest_json_parse (moved_text, strlen (moved_text), NULL);
+  g_assert_true (ks_each_market (moved, ks_take_rest_market, p, &discover));
+  {
+    g_autofree char *fed = event_of (h, KX_FED);
+    g_assert_cmpstr (fed, ==, "kalshi-event:KXFED-27JAN");
+  }
+  g_assert_cmpfloat (pt_metric (h, "market_events_published_total"), ==, 16);
+  odd = arb_ingest_json_parse (odd_text, strlen (odd_text), NULL);
+  g_assert_true (ks_each_market (odd, ks_take_rest_market, p, &discover));
+  {
+    g_autofree char *e1 = pt_event (h, "kalshi:KXODD-1:yes");
+    g_autofree char *e2 = pt_event (h, "kalshi:KXNONE-1:no");
+    g_assert_null (e1);
+    g_assert_null (e2);
+  }
+  g_assert_cmpfloat (pt_metric (h, "publish_errors_total"), ==, 0);
+  g_assert_cmpuint (pt_warnings, ==, 0);
+  ks_destroy (p);
+  pt_host_free (h);
+}
+
 /* ------------------------------------------------------------------------ */
 /* The WebSocket sessions                                                   */
 
@@ -776,6 +868,7 @@ main (int argc, char **argv)
       g_test_add_data_func (path, &status_cases[i], test_status);
     }
   g_test_add_func ("/ingest-kalshi/rest-prices", test_rest_prices);
+  g_test_add_func ("/ingest-kalshi/events", test_events);
   g_test_add_func ("/ingest-kalshi/ws/ticker-orderbook", test_ticker_session);
   g_test_add_func ("/ingest-kalshi/ws/lifecycle", test_lifecycle_session);
   g_test_add_func ("/ingest-kalshi/ws-malformed/ticker-orderbook", test_malformed_never_wrong);

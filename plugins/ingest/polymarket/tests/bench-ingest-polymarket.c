@@ -53,7 +53,7 @@ follow_file (PmPlugin *p, const char *dir, const char *file, const char *const *
     {
       PmGamma g;
       g_assert_true (pm_gamma_decode (json_array_get_object_element (a, i), &g, NULL));
-      pm_take_market (p, &g);
+      pm_take_market (p, &g, NULL);
       pm_gamma_clear (&g);
     }
   json_array_unref (a);

@@ -100,7 +100,7 @@ follow (PmPlugin *p, const char *dir, const char *file)
       PmGamma g;
       g_assert_true (pm_gamma_decode (g_ptr_array_index (markets, i), &g, &error));
       g_assert_no_error (error);
-      pm_take_market (p, &g);
+      pm_take_market (p, &g, NULL);
       pm_gamma_clear (&g);
     }
 }
@@ -334,6 +334,113 @@ test_status (gconstpointer data)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Events                                                                   */
+
+/* the tokens of every market object in @file */
+static GPtrArray *
+tokens_of (const char *dir, const char *file)
+{
+  gsize length = 0;
+  g_autofree char *text = pt_read (dir, file, &length);
+  g_autoptr(JsonNode) root = arb_ingest_json_parse (text, length, NULL);
+  g_autoptr(GPtrArray) markets = gamma_markets (root);
+  GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
+
+  for (guint i = 0; i < markets->len; i++)
+    {
+      PmGamma g;
+      g_assert_true (pm_gamma_decode (g_ptr_array_index (markets, i), &g, NULL));
+      for (guint t = 0; t < g.token_ids->len; t++)
+        g_ptr_array_add (out, g_strdup_printf ("polymarket:%s", (char *) g_ptr_array_index (g.token_ids, t)));
+      pm_gamma_clear (&g);
+    }
+  return out;
+}
+
+static void
+assert_events (PtHost *h, GPtrArray *markets, const char *want)
+{
+  for (guint i = 0; i < markets->len; i++)
+    {
+      g_autofree char *got = pt_event (h, g_ptr_array_index (markets, i));
+      g_test_message ("%s: %s", (char *) g_ptr_array_index (markets, i), got);
+      g_assert_cmpstr (got, ==, want);
+    }
+}
+
+/* every token of every market of a Gamma event is published in that event:
+ * the event a market was found through, or the market's own events[] */
+static void
+test_events (void)
+{
+  g_autofree char *dir = NULL;
+  g_autofree char *text = NULL;
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(GPtrArray) fed = NULL;
+  g_autoptr(GPtrArray) eth = NULL;
+  g_autoptr(GPtrArray) btc = g_ptr_array_new ();
+  PmSelector sel = { PM_SEL_EVENT, (char *) "fed-decision-in-december-2026", FALSE, FALSE, NULL };
+  gsize length = 0;
+  guint n_bad = 0;
+  PtHost *h;
+  PmPlugin *p;
+
+  if (!need_fixtures (&dir))
+    return;
+  h = host_new ();
+  p = plugin_new (h, NULL);
+  /* GET /events?slug=…: one negRisk event, three markets, six tokens; the
+   * nested markets name no events of their own */
+  text = pt_read (dir, "gamma_events_by_slug.json", &length);
+  root = arb_ingest_json_parse (text, length, NULL);
+  g_assert_cmpuint (pm_take_markets (p, &sel, root, &n_bad), ==, 3);
+  g_assert_cmpuint (n_bad, ==, 0);
+  fed = tokens_of (dir, "gamma_events_by_slug.json");
+  g_assert_cmpuint (fed->len, ==, 6);
+  assert_events (h, fed, "polymarket-event:79420");
+  /* GET /markets/698421: the market's events[] */
+  follow (p, dir, "gamma_market_by_id.json");
+  eth = tokens_of (dir, "gamma_market_by_id.json");
+  assert_events (h, eth, "polymarket-event:82311");
+  g_assert_cmpfloat (pt_metric (h, "market_events_published_total"), ==, 8);
+  /* a list answer without events[]: nothing yet (a running plugin asks
+   * GET /markets/{id} at once) */
+  follow (p, dir, "gamma_markets_active.json");
+  g_ptr_array_add (btc, "polymarket:" BTC_YES);
+  g_ptr_array_add (btc, "polymarket:" BTC_NO);
+  assert_events (h, btc, NULL);
+  /* the same answers again publish nothing */
+  follow (p, dir, "gamma_market_by_id.json");
+  g_assert_cmpfloat (pt_metric (h, "market_events_published_total"), ==, 8);
+  /* the BTC market's own answer names its event (an id as a number is taken
+   * too), and later another: the new one replaces it */
+  for (guint round = 0; round < 2; round++)
+    {
+      g_autofree char *list = pt_read (dir, "gamma_markets_active.json", &length);
+      g_autoptr(JsonNode) node = arb_ingest_json_parse (list, length, NULL);
+      JsonObject *o = json_array_get_object_element (json_node_get_array (node), 0);
+      g_autoptr(JsonArray) events = json_array_new ();
+      g_autoptr(JsonObject) event = json_object_new ();
+      PmGamma g;
+
+      json_object_set_int_member (event, "id", round == 0 ? 90001 : 90002);
+      json_object_set_string_member (event, "slug", "bitcoin-above-in-2026");
+      json_array_add_object_element (events, json_object_ref (event));
+      json_object_set_array_member (o, "events", json_array_ref (events));
+      g_assert_true (pm_gamma_decode (o, &g, NULL));
+      g_assert_cmpstr (g.id, ==, "712034");
+      pm_take_market (p, &g, NULL);
+      pm_gamma_clear (&g);
+      assert_events (h, btc, round == 0 ? "polymarket-event:90001" : "polymarket-event:90002");
+    }
+  g_assert_cmpfloat (pt_metric (h, "market_events_published_total"), ==, 12);
+  g_assert_cmpfloat (pt_metric (h, "publish_errors_total"), ==, 0);
+  g_assert_cmpuint (pt_warnings, ==, 0);
+  pm_destroy (p);
+  pt_host_free (h);
+}
+
+/* ------------------------------------------------------------------------ */
 /* The market WebSocket, frame by frame                                     */
 
 typedef struct {
@@ -372,7 +479,7 @@ follow_updown (PmPlugin *p, const char *dir)
   root = arb_ingest_json_parse (s->str, s->len, NULL);
   g_string_free (s, TRUE);
   g_assert_true (pm_gamma_decode (json_node_get_object (root), &g, NULL));
-  pm_take_market (p, &g);
+  pm_take_market (p, &g, NULL);
   pm_gamma_clear (&g);
 }
 
@@ -714,6 +821,7 @@ main (int argc, char **argv)
     }
   g_test_add_func ("/ingest-polymarket/ws/logged-once", test_logged_once);
   g_test_add_func ("/ingest-polymarket/ws/shapes", test_shapes);
+  g_test_add_func ("/ingest-polymarket/events", test_events);
   g_test_add_func ("/ingest-polymarket/config", test_config);
   return g_test_run ();
 }

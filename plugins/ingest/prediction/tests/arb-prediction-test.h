@@ -188,6 +188,18 @@ pt_status (PtHost *h, const char *market)
   return g_strdup (arb_market_state_to_string (st.state));
 }
 
+/* the event the plugin published for @market, as the host's book keeps it,
+ * or NULL (transfer full) */
+G_GNUC_UNUSED static char *
+pt_event (PtHost *h, const char *market)
+{
+  char *ref = arb_price_book_dup_event (h->host->book, market);
+  char *copy = g_strdup (ref);
+
+  g_clear_pointer (&ref, g_ref_string_release);
+  return copy;
+}
+
 G_GNUC_UNUSED static char *
 pt_fixtures (const char *provider)
 {
