@@ -16,6 +16,10 @@
  *   instance goes down, the feed's breaker opens, /ready answers 503 with
  *   the feed down, arb_feed_up is 0, orders answer 503; the socket comes
  *   back and the feed with it.
+ * - Events: two Polymarket markets whose Gamma answers name one event, a
+ *   program capped by risk-exposure's max_event_exposure_pct: an order in
+ *   the second market that is within the cap alone but not with the cost
+ *   held in the first answers 422 RISK_LIMIT_EXCEEDED, naming the event.
  */
 
 #include <string.h>
@@ -37,6 +41,14 @@
 #define KX         "KXBTCD-26NOV2117-T91999.99"
 #define PM_UP      "polymarket:" UP
 #define KX_YES     "kalshi:" KX ":yes"
+/* the two markets of gamma_markets_active.json and ws_market_session.jsonl */
+#define BTC_YES    "20773232163871213384917296104489009032842658986967298485532941984084374884614"
+#define ETH_YES    "46096662783338673092330110558598013304958671615798781518556281431378005814059"
+#define BTC_SLUG   "will-bitcoin-reach-150000-by-december-31-2026"
+#define ETH_SLUG   "will-ethereum-be-above-3000-on-november-30-2026"
+#define PM_BTC_YES "polymarket:" BTC_YES
+#define PM_ETH_YES "polymarket:" ETH_YES
+#define EVENT_ID   "90100"
 
 typedef struct {
   char           *dir;
@@ -49,6 +61,8 @@ typedef struct {
   ArbTestDaemon  *d;
   char           *admin;
   char           *alice;
+  const char     *pm_select; /* the Polymarket selector line; NULL: the Up/Down condition id */
+  const char     *extra;     /* more groups, nullable */
 } Fixture;
 
 /* ------------------------------------------------------------------------ */
@@ -103,6 +117,20 @@ fmt (gint64 raw)
 {
   return g_strdup_printf ("%s%" G_GINT64_FORMAT ".%08" G_GINT64_FORMAT, raw < 0 ? "-" : "", ABS (raw) / SCALE,
                           ABS (raw) % SCALE);
+}
+
+/* as the risk plugins write amounts: at least two decimals, no trailing
+ * zeros past them ("3013.01", "2202.20") */
+static char *
+fmt_amount (gint64 raw)
+{
+  char *s = fmt (raw);
+  gsize n = strlen (s);
+  const char *dot = strchr (s, '.');
+
+  while (n > (gsize) (dot - s) + 3 && s[n - 1] == '0')
+    s[--n] = '\0';
+  return s;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -271,7 +299,7 @@ write_conf (Fixture *fx)
       "plugin=ingest-polymarket\n"
       "base_url=%s\n"
       "ws_url=%s\n"
-      "condition_ids=" CONDITION "\n"
+      "%s\n"
       "status_interval=300ms\n"
       "ping_interval=300ms\n"
       "stale_after=3s\n"
@@ -319,8 +347,10 @@ write_conf (Fixture *fx)
       "[market-class:prediction]\n"
       "slippage_bps=10\n"
       "fee_bps=20\n"
-      "max_quote_age=30s\n",
-      base, pm_ws, ks_base, ks_ws, key_file, fx->events);
+      "max_quote_age=30s\n"
+      "%s",
+      base, pm_ws, fx->pm_select != NULL ? fx->pm_select : "condition_ids=" CONDITION, ks_base, ks_ws, key_file,
+      fx->events, fx->extra != NULL ? fx->extra : "");
 
   g_file_set_contents (fx->conf, text, -1, &error);
   g_assert_no_error (error);
@@ -387,16 +417,22 @@ get (Fixture *fx, const char *path, const char *token, guint *status)
 }
 
 static char *
-create_assessment (Fixture *fx)
+create_assessment_in (Fixture *fx, const char *program)
 {
-  g_autoptr(ArbTestReply) r = arb_test_http_request (fx->session, fx->d, "POST", "/assessments", fx->admin,
-                                                     "{\"userId\":\"alice\",\"program\":\"standard\"}");
+  g_autofree char *body = g_strdup_printf ("{\"userId\":\"alice\",\"program\":\"%s\"}", program);
+  g_autoptr(ArbTestReply) r = arb_test_http_request (fx->session, fx->d, "POST", "/assessments", fx->admin, body);
   g_autoptr(JsonObject) o = NULL;
 
   if (r->status != 201)
     g_error ("POST /assessments: %u %s", r->status, r->body);
   o = parse (r->body);
   return g_strdup (json_object_get_string_member (o, "id"));
+}
+
+static char *
+create_assessment (Fixture *fx)
+{
+  return create_assessment_in (fx, "standard");
 }
 
 static ArbTestReply *
@@ -418,6 +454,17 @@ error_code (ArbTestReply *r)
 
   g_strlcpy (code, json_object_get_string_member (json_object_get_object_member (o, "error"), "code"), sizeof code);
   return code;
+}
+
+static const char *
+error_message (ArbTestReply *r)
+{
+  static char message[1024];
+  g_autoptr(JsonObject) o = parse (r->body);
+
+  g_strlcpy (message, json_object_get_string_member (json_object_get_object_member (o, "error"), "message"),
+             sizeof message);
+  return message;
 }
 
 /* the market in GET /markets, or NULL */
@@ -767,6 +814,162 @@ test_dead_socket (Fixture *fx, gconstpointer data)
   g_assert_cmpuint (healed->status, ==, 201);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Events                                                                   */
+
+/* Gamma's market object @id of gamma_markets_active.json as GET
+ * /markets/{id} answers it: with `events`, here one event that both markets
+ * belong to (the event object of gamma_events_by_slug.json, without its
+ * nested markets, under another id, slug and title) */
+static char *
+market_in_event (Fixture *fx, const char *id)
+{
+  g_autofree char *list_text = fixture_text (fx, "polymarket/gamma_markets_active.json");
+  g_autofree char *events_text = fixture_text (fx, "polymarket/gamma_events_by_slug.json");
+  g_autoptr(JsonParser) list = json_parser_new ();
+  g_autoptr(JsonParser) events = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonArray) in = json_array_new ();
+  JsonObject *market = NULL;
+  JsonObject *event;
+  JsonArray *a;
+
+  json_parser_load_from_data (list, list_text, -1, &error);
+  g_assert_no_error (error);
+  json_parser_load_from_data (events, events_text, -1, &error);
+  g_assert_no_error (error);
+  a = json_node_get_array (json_parser_get_root (list));
+  for (guint i = 0; i < json_array_get_length (a); i++)
+    if (g_str_equal (json_object_get_string_member (json_array_get_object_element (a, i), "id"), id))
+      market = json_array_get_object_element (a, i);
+  g_assert_nonnull (market);
+  event = json_array_get_object_element (json_node_get_array (json_parser_get_root (events)), 0);
+  json_object_remove_member (event, "markets");
+  json_object_set_string_member (event, "id", EVENT_ID);
+  json_object_set_string_member (event, "slug", "crypto-prices-end-of-2026");
+  json_object_set_string_member (event, "ticker", "crypto-prices-end-of-2026");
+  json_object_set_string_member (event, "title", "Crypto prices at the end of 2026");
+  json_array_add_object_element (in, json_object_ref (event));
+  json_object_set_array_member (market, "events", json_array_ref (in));
+  {
+    g_autoptr(JsonNode) n = json_node_init_object (json_node_alloc (), market);
+    return json_to_string (n, FALSE);
+  }
+}
+
+/* the ETH market of the socket's session comes second, after a subscribe of
+ * its own: Gamma lists it once the BTC market is quoted */
+static void
+serve_event_markets (Fixture *fx, gboolean eth_listed)
+{
+  fake_upstream_serve_file (fx->fu, "/markets?slug=" ETH_SLUG,
+                            eth_listed ? "polymarket/gamma_markets_active.json"
+                                       : "polymarket/gamma_markets_unknown_slug.json");
+}
+
+typedef struct {
+  Fixture *fx;
+  guint    n;
+} EventsWanted;
+
+/* the host counted @n market-to-event mappings from ingest:polymarket */
+static gboolean
+events_received (gpointer data)
+{
+  EventsWanted *w = data;
+  g_autoptr(ArbTestReply) r = arb_test_http_get (w->fx->session, w->fx->d, "/metrics");
+  const char *series = "arb_market_events_received_total{instance=\"ingest:polymarket\",plugin=\"ingest-polymarket\"} ";
+  const char *line = strstr (r->body, series);
+
+  return line != NULL && g_ascii_strtod (line + strlen (series), NULL) >= w->n;
+}
+
+static void
+test_event_limit (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *btc = NULL;
+  g_autofree char *eth = NULL;
+  g_autofree char *kalshi = NULL;
+  g_autofree char *assessment = NULL;
+  g_autofree char *held_text = NULL;
+  g_autofree char *order_text = NULL;
+  g_autofree char *total_text = NULL;
+  g_autofree char *want = NULL;
+  g_autoptr(ArbTestReply) first = NULL;
+  g_autoptr(ArbTestReply) refused = NULL;
+  g_autoptr(ArbTestReply) fits = NULL;
+  gint64 btc_fill, eth_fill, held, order;
+  EventsWanted four = { fx, 4 };
+
+  if (!need_fixtures (fx))
+    return;
+  fx->pm_select = "market_slugs=" BTC_SLUG "," ETH_SLUG;
+  fx->extra = "\n"
+              "[risk:exposure]\n"
+              "plugin=risk-exposure\n"
+              "max_event_exposure_pct=5\n"
+              "\n"
+              "[program:capped]\n"
+              "starting_balance=100000\n"
+              "leverage=1\n"
+              "risk=exposure\n";
+  /* discovery by slug answers list entries without events[]; each market's
+   * own answer names the event */
+  btc = market_in_event (fx, "712034");
+  eth = market_in_event (fx, "698421");
+  fake_upstream_serve_file (fx->fu, "/markets?slug=" BTC_SLUG, "polymarket/gamma_markets_active.json");
+  serve_event_markets (fx, FALSE);
+  fake_upstream_serve_text (fx->fu, "/markets/712034", 200, "application/json", btc);
+  fake_upstream_serve_text (fx->fu, "/markets/698421", 200, "application/json", eth);
+  g_assert_true (fake_upstream_serve_ws (fx->fu, PM_WS, "polymarket/ws_market_session.jsonl", 0, &error));
+  g_assert_no_error (error);
+  fake_upstream_ws_reply (fx->fu, PM_WS, "PING", "PONG");
+  fake_upstream_ws_restamp (fx->fu, PM_WS, TRUE);
+  kalshi = kalshi_market (fx, "kalshi/market_active.json", KX, "2026-11-20T22:00:00Z");
+  fake_upstream_serve_text (fx->fu, KS_MARKET, 200, "application/json; charset=utf-8", kalshi);
+  g_assert_true (fake_upstream_serve_ws (fx->fu, KS_WS, "kalshi/ws_session_ticker_orderbook.jsonl", 0, &error));
+  fake_upstream_ws_restamp (fx->fu, KS_WS, TRUE);
+  start_daemon (fx);
+
+  /* the BTC market's session, then the ETH market found and subscribed */
+  wait_market (fx, PM_BTC_YES, "ask", "0.04300000", 10000);
+  serve_event_markets (fx, TRUE);
+  wait_market (fx, PM_ETH_YES, "ask", "0.55000000", 10000);
+  wait_market (fx, PM_BTC_YES, "tradable", "true", 10000);
+  wait_market (fx, PM_ETH_YES, "tradable", "true", 10000);
+  /* both markets' two tokens are in the event */
+  if (!arb_test_wait_for (events_received, &four, 10000))
+    g_error ("the markets' events never reached the host; arbiterd logged:\n%s", arb_test_daemon_get_log (fx->d));
+  assessment = create_assessment_in (fx, "capped");
+
+  /* 70,000 BTC Yes at 0.043 × 1.001 = 0.043043: 3,013.01 held */
+  first = buy (fx, assessment, PM_BTC_YES, "70000");
+  g_assert_cmpuint (first->status, ==, 201);
+  btc_fill = fill_of ("0.043");
+  held = mul_even (dec ("70000"), btc_fill);
+  /* 4,000 ETH Yes at 0.55 × 1.001 = 0.55055: 2,202.20, within 5% of 100,000
+   * alone, but 5,215.21 with the BTC market of the same event */
+  eth_fill = fill_of ("0.55");
+  order = mul_even (dec ("4000"), eth_fill);
+  g_assert_cmpint (order, <, dec ("5000"));
+  g_assert_cmpint (held + order, >, dec ("5000"));
+  refused = buy (fx, assessment, PM_ETH_YES, "4000");
+  g_assert_cmpuint (refused->status, ==, 422);
+  g_assert_cmpstr (error_code (refused), ==, "RISK_LIMIT_EXCEEDED");
+  held_text = fmt_amount (held);
+  order_text = fmt_amount (order);
+  total_text = fmt_amount (held + order);
+  g_test_message ("held %s + order %s = %s", held_text, order_text, total_text);
+  want = g_strdup_printf ("exposure to event polymarket-event:" EVENT_ID " would be %s (held %s + order %s), "
+                          "above 5%% of starting balance 100000.00 = 5000.00",
+                          total_text, held_text, order_text);
+  g_assert_cmpstr (error_message (refused), ==, want);
+  /* 3,000 × 0.55055 = 1,651.65: 4,664.66 together, within the cap */
+  fits = buy (fx, assessment, PM_ETH_YES, "3000");
+  g_assert_cmpuint (fits->status, ==, 201);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -775,5 +978,6 @@ main (int argc, char **argv)
 
   g_test_add ("/e2e-prediction/settlement", Fixture, NULL, fixture_up, test_settlement, fixture_down);
   g_test_add ("/e2e-prediction/dead-socket", Fixture, NULL, fixture_up, test_dead_socket, fixture_down);
+  g_test_add ("/e2e-prediction/event-limit", Fixture, NULL, fixture_up, test_event_limit, fixture_down);
   return g_test_run ();
 }
