@@ -63,6 +63,7 @@ typedef struct {
   char           *alice;
   const char     *pm_select; /* the Polymarket selector line; NULL: the Up/Down condition id */
   const char     *extra;     /* more groups, nullable */
+  gboolean        no_pm_feed; /* ingest:polymarket in no feed: its quotes reach the book whatever its health */
 } Fixture;
 
 /* ------------------------------------------------------------------------ */
@@ -289,6 +290,13 @@ write_conf (Fixture *fx)
   g_autofree char *ks_base = fake_upstream_url (fx->fu, "/trade-api/v2");
   g_autofree char *ks_ws = fake_upstream_ws_url (fx->fu, KS_WS);
   g_autofree char *key_file = g_build_filename (fx->dir, "kalshi.key", NULL);
+  static const char pm_feed[] = "[feed:polymarket]\n"
+                                "sources=polymarket\n"
+                                "failure_threshold=2\n"
+                                "stale_after=10s\n"
+                                "cooldown=1s\n"
+                                "recover_after=1s\n"
+                                "\n";
   g_autofree char *text = g_strdup_printf (
       "[runtime]\n"
       "listen=127.0.0.1:0\n"
@@ -321,13 +329,7 @@ write_conf (Fixture *fx)
       "reconnect_min=100ms\n"
       "reconnect_max=300ms\n"
       "\n"
-      "[feed:polymarket]\n"
-      "sources=polymarket\n"
-      "failure_threshold=2\n"
-      "stale_after=10s\n"
-      "cooldown=1s\n"
-      "recover_after=1s\n"
-      "\n"
+      "%s"
       "[feed:kalshi]\n"
       "sources=kalshi\n"
       "failure_threshold=2\n"
@@ -350,7 +352,7 @@ write_conf (Fixture *fx)
       "max_quote_age=30s\n"
       "%s",
       base, pm_ws, fx->pm_select != NULL ? fx->pm_select : "condition_ids=" CONDITION, ks_base, ks_ws, key_file,
-      fx->events, fx->extra != NULL ? fx->extra : "");
+      fx->no_pm_feed ? "" : pm_feed, fx->events, fx->extra != NULL ? fx->extra : "");
 
   g_file_set_contents (fx->conf, text, -1, &error);
   g_assert_no_error (error);
@@ -905,6 +907,10 @@ test_event_limit (Fixture *fx, gconstpointer data)
   if (!need_fixtures (fx))
     return;
   fx->pm_select = "market_slugs=" BTC_SLUG "," ETH_SLUG;
+  /* while Gamma does not list the ETH market yet the instance is DEGRADED
+   * (it says so), which a feed's breaker would take for a failure and hold
+   * the BTC quotes back; the feeds have their own test above */
+  fx->no_pm_feed = TRUE;
   fx->extra = "\n"
               "[risk:exposure]\n"
               "plugin=risk-exposure\n"
