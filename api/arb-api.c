@@ -48,6 +48,17 @@ idem_free (gpointer data)
   g_free (e);
 }
 
+static void
+store_expired (const GError *error, gpointer data)
+{
+  if (error != NULL)
+    g_warning ("expiring idempotency keys older than 24 h in the store: %s (tried again in a minute)",
+               error->message);
+}
+
+/* once a minute: the keys whose 24 hours have passed, here and in the
+ * store (a key used again before then has its own old row deleted in the
+ * order's transaction) */
 static gboolean
 prune_idempotency (gpointer data)
 {
@@ -55,12 +66,20 @@ prune_idempotency (gpointer data)
   GHashTableIter it;
   gpointer v;
   gint64 cutoff = arb_now_us () - IDEMPOTENCY_TTL_US;
+  ArbStoreTxn *txn;
+
   g_hash_table_iter_init (&it, api->idempotency);
   while (g_hash_table_iter_next (&it, NULL, &v))
     {
       IdemEntry *e = v;
       if (!e->pending && e->created_us < cutoff)
         g_hash_table_iter_remove (&it);
+    }
+  if (api->store != NULL)
+    {
+      txn = arb_store_txn_new ();
+      arb_store_txn_expire_idempotency (txn, cutoff);
+      arb_store_commit_async (api->store, txn, store_expired, NULL);
     }
   return G_SOURCE_CONTINUE;
 }

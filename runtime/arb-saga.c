@@ -725,8 +725,10 @@ prepare_order (SagaRun *run, ArbAccount *account, ArbStoreTxn *txn, GError **err
       g_free (run->idem->body);
       run->idem->body = run->encode (run->result, &run->idem->status, run->data);
       run->idem->created_us = now;
-      /* a key older than 24 h may be used again: its old row goes first */
-      arb_store_txn_expire_idempotency (txn, now - 24 * G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC);
+      /* a key older than 24 h may be used again: its old row goes first
+       * (one primary-key probe; the rest expire in the API's housekeeping) */
+      arb_store_txn_expire_idempotency_key (txn, run->idem->user, run->idem->key,
+                                            now - 24 * G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC);
       arb_store_txn_insert_idempotency (txn, run->idem);
     }
   return TRUE;

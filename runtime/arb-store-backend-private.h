@@ -18,6 +18,7 @@ typedef enum {
   ARB_STORE_OP_INSERT_OUTBOX,
   ARB_STORE_OP_INSERT_IDEMPOTENCY,
   ARB_STORE_OP_EXPIRE_IDEMPOTENCY,
+  ARB_STORE_OP_EXPIRE_IDEMPOTENCY_KEY,
   ARB_STORE_OP_INSERT_DELIVERY,
   ARB_STORE_OP_PRUNE_OUTBOX,
 } ArbStoreOpKind;
@@ -27,6 +28,14 @@ typedef struct {
   char  *sink;
   gint64 delivered_us;
 } ArbStoreDelivery;
+
+/* EXPIRE_IDEMPOTENCY_KEY: the row of one (user, key), if created before
+ * before_us */
+typedef struct {
+  char  *user;
+  char  *key;
+  gint64 before_us;
+} ArbStoreKeyExpiry;
 
 typedef struct {
   gint64            before_us;
@@ -47,6 +56,7 @@ typedef struct {
     ArbOutboxRow      *outbox;      /* owned */
     ArbIdempotencyRow *idempotency; /* owned */
     gint64             before_us;   /* EXPIRE_IDEMPOTENCY */
+    ArbStoreKeyExpiry *key_expiry;  /* owned */
     ArbStoreDelivery  *delivery;    /* owned */
     ArbStorePrune     *prune;       /* owned */
   } u;

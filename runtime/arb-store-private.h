@@ -108,10 +108,14 @@ void arb_store_list_assessment_events_async (ArbStore *store, const char *assess
 /* the URI for messages and logs: the password, if any, is "***" */
 const char *arb_store_display_uri (ArbStore *store);
 
-/* deletes the idempotency rows created before @before_us, so that a key can
- * be used again once its window has passed; cheap (an index range), meant to
- * go into the transaction that inserts a key */
+/* deletes every idempotency row created before @before_us: housekeeping,
+ * in a transaction of its own now and then (an index range over
+ * created_at, which may be long after a day of orders) */
 void arb_store_txn_expire_idempotency (ArbStoreTxn *txn, gint64 before_us);
+/* deletes the row of @user's @key if it was created before @before_us, so
+ * that the key can be used again once its window has passed: a primary-key
+ * probe, meant to go into the transaction that inserts the key again */
+void arb_store_txn_expire_idempotency_key (ArbStoreTxn *txn, const char *user, const char *key, gint64 before_us);
 
 typedef struct {
   guint64 groups;         /* database transactions committed by the writer: one COMMIT each */

@@ -30,6 +30,7 @@ typedef enum {
   ST_INSERT_OUTBOX,
   ST_INSERT_IDEMPOTENCY,
   ST_EXPIRE_IDEMPOTENCY,
+  ST_EXPIRE_IDEMPOTENCY_KEY,
   ST_LOAD_ASSESSMENTS,
   ST_LOAD_POSITIONS,
   ST_LOAD_IDEMPOTENCY,
@@ -86,6 +87,7 @@ static const char *const statement_sql[N_STATEMENTS] = {
   [ST_INSERT_IDEMPOTENCY] = "INSERT INTO idempotency_keys (user_id, key, request_hash, status, body, created_at) "
                             "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
   [ST_EXPIRE_IDEMPOTENCY] = "DELETE FROM idempotency_keys WHERE created_at < ?1",
+  [ST_EXPIRE_IDEMPOTENCY_KEY] = "DELETE FROM idempotency_keys WHERE user_id = ?1 AND key = ?2 AND created_at < ?3",
   [ST_LOAD_ASSESSMENTS] = "SELECT " ASSESSMENT_COLUMNS " FROM assessments",
   [ST_LOAD_POSITIONS] = "SELECT " POSITION_COLUMNS " FROM positions WHERE status = 'open'",
   [ST_LOAD_IDEMPOTENCY] = "SELECT user_id, key, request_hash, status, body, created_at FROM idempotency_keys "
@@ -688,6 +690,12 @@ apply_op (SqliteConn *c, const ArbStoreOp *op, GError **error)
     case ARB_STORE_OP_EXPIRE_IDEMPOTENCY:
       st = ST_EXPIRE_IDEMPOTENCY;
       sqlite3_bind_int64 (c->stmts[st], 1, op->u.before_us);
+      break;
+    case ARB_STORE_OP_EXPIRE_IDEMPOTENCY_KEY:
+      st = ST_EXPIRE_IDEMPOTENCY_KEY;
+      bind_text (c->stmts[st], 1, op->u.key_expiry->user);
+      bind_text (c->stmts[st], 2, op->u.key_expiry->key);
+      sqlite3_bind_int64 (c->stmts[st], 3, op->u.key_expiry->before_us);
       break;
     case ARB_STORE_OP_INSERT_DELIVERY:
       st = ST_INSERT_DELIVERY;

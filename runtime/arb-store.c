@@ -159,6 +159,11 @@ op_clear (gpointer data)
       g_free (op->u.prune->pairs_json);
       g_free (op->u.prune);
       break;
+    case ARB_STORE_OP_EXPIRE_IDEMPOTENCY_KEY:
+      g_free (op->u.key_expiry->user);
+      g_free (op->u.key_expiry->key);
+      g_free (op->u.key_expiry);
+      break;
     case ARB_STORE_OP_EXPIRE_IDEMPOTENCY:
     default:
       break;
@@ -186,6 +191,8 @@ arb_store_op_describe (const ArbStoreOp *op)
       return g_strdup_printf ("insert idempotency key %s of %s", op->u.idempotency->key, op->u.idempotency->user);
     case ARB_STORE_OP_EXPIRE_IDEMPOTENCY:
       return g_strdup ("expire idempotency keys");
+    case ARB_STORE_OP_EXPIRE_IDEMPOTENCY_KEY:
+      return g_strdup_printf ("expire idempotency key %s of %s", op->u.key_expiry->key, op->u.key_expiry->user);
     case ARB_STORE_OP_INSERT_DELIVERY:
       return g_strdup_printf ("mark event %s delivered to %s", op->u.delivery->event_id, op->u.delivery->sink);
     case ARB_STORE_OP_PRUNE_OUTBOX:
@@ -406,6 +413,17 @@ arb_store_txn_expire_idempotency (ArbStoreTxn *txn, gint64 before_us)
 {
   ArbStoreOp op = { .kind = ARB_STORE_OP_EXPIRE_IDEMPOTENCY };
   op.u.before_us = before_us;
+  g_array_append_val (txn->ops, op);
+}
+
+void
+arb_store_txn_expire_idempotency_key (ArbStoreTxn *txn, const char *user, const char *key, gint64 before_us)
+{
+  ArbStoreOp op = { .kind = ARB_STORE_OP_EXPIRE_IDEMPOTENCY_KEY };
+  op.u.key_expiry = g_new0 (ArbStoreKeyExpiry, 1);
+  op.u.key_expiry->user = g_strdup (user);
+  op.u.key_expiry->key = g_strdup (key);
+  op.u.key_expiry->before_us = before_us;
   g_array_append_val (txn->ops, op);
 }
 

@@ -849,6 +849,8 @@ test_load (Fixture *f, gconstpointer data)
   g_autoptr(IdempotencyRow) old = make_idempotency ("alice", "old", t - 25 * HOUR_US);
   g_autoptr(IdempotencyRow) young = make_idempotency ("alice", "young", t - HOUR_US);
   g_autoptr(IdempotencyRow) again = make_idempotency ("alice", "old", t);
+  g_autoptr(IdempotencyRow) young_again = make_idempotency ("alice", "young", t);
+  g_autoptr(IdempotencyRow) bobs_old = make_idempotency ("bob", "old", t - 25 * HOUR_US);
   g_autoptr(GPtrArray) closed = NULL;
   g_autoptr(GError) error = NULL;
   ArbStoreTxn *txn;
@@ -869,6 +871,7 @@ test_load (Fixture *f, gconstpointer data)
   arb_store_txn_upsert_position (txn, closed_p);
   arb_store_txn_insert_idempotency (txn, old);
   arb_store_txn_insert_idempotency (txn, young);
+  arb_store_txn_insert_idempotency (txn, bobs_old);
   for (guint i = 0; i < 5; i++)
     {
       g_autofree char *id = g_strdup_printf ("t-%u", i);
@@ -919,11 +922,30 @@ test_load (Fixture *f, gconstpointer data)
   g_assert_false (arb_store_commit_sync (f->store, txn, &error));
   g_assert_error (error, ARB_STORE_ERROR, ARB_STORE_ERROR_CONFLICT);
   g_clear_error (&error);
+  /* the expiry of one key: a key still in its window stays, so using it
+   * again is still a conflict */
   txn = arb_store_txn_new ();
-  arb_store_txn_expire_idempotency (txn, t - 24 * HOUR_US);
+  arb_store_txn_expire_idempotency_key (txn, "alice", "young", t - 24 * HOUR_US);
+  arb_store_txn_insert_idempotency (txn, young_again);
+  g_assert_false (arb_store_commit_sync (f->store, txn, &error));
+  g_assert_error (error, ARB_STORE_ERROR, ARB_STORE_ERROR_CONFLICT);
+  g_clear_error (&error);
+  /* an old one goes, and only that one: bob's old key is still there */
+  txn = arb_store_txn_new ();
+  arb_store_txn_expire_idempotency_key (txn, "alice", "old", t - 24 * HOUR_US);
   arb_store_txn_insert_idempotency (txn, again);
   commit_ok (f, txn);
   load (f, t - 24 * HOUR_US, &l);
+  g_assert_cmpuint (l.idempotency->len, ==, 2);
+  loaded_clear (&l);
+  load (f, 0, &l);
+  g_assert_cmpuint (l.idempotency->len, ==, 3);
+  loaded_clear (&l);
+  /* housekeeping: every key past its window */
+  txn = arb_store_txn_new ();
+  arb_store_txn_expire_idempotency (txn, t - 24 * HOUR_US);
+  commit_ok (f, txn);
+  load (f, 0, &l);
   g_assert_cmpuint (l.idempotency->len, ==, 2);
   loaded_clear (&l);
 }
@@ -1098,6 +1120,16 @@ test_group_semantics (Fixture *f, gconstpointer data)
   w.errors = errors;
   g_ptr_array_set_size (errors, 8);
 
+  /* keys used two hours ago: alice's is used again in the group below */
+  txn = arb_store_txn_new ();
+  {
+    g_autoptr(IdempotencyRow) ka = make_idempotency ("alice", "k", t - 2 * HOUR_US);
+    g_autoptr(IdempotencyRow) kb = make_idempotency ("bob", "k", t - 2 * HOUR_US);
+    arb_store_txn_insert_idempotency (txn, ka);
+    arb_store_txn_insert_idempotency (txn, kb);
+  }
+  commit_ok (f, txn);
+
   /* one group: insert, update twice; a position opened and closed; events */
   arb_store_get_stats (f->store, &before);
   arb_store_hold_writer (f->store, TRUE);
@@ -1149,7 +1181,7 @@ test_group_semantics (Fixture *f, gconstpointer data)
     g_autoptr(OutboxRow) e3 = make_outbox ("e-3", "a-1", t);
     g_autoptr(IdempotencyRow) k = make_idempotency ("alice", "k", t);
     arb_store_txn_insert_outbox (txn, e3);
-    arb_store_txn_expire_idempotency (txn, t - HOUR_US);
+    arb_store_txn_expire_idempotency_key (txn, "alice", "k", t - HOUR_US);
     arb_store_txn_insert_idempotency (txn, k);
   }
   commit_async (f, txn, &w, 3);
@@ -1163,7 +1195,13 @@ test_group_semantics (Fixture *f, gconstpointer data)
   g_assert_cmpuint (l.assessments->len, ==, 1);
   assert_assessment_eq (g_ptr_array_index (l.assessments, 0), a);
   g_assert_cmpuint (l.positions->len, ==, 0);
-  g_assert_cmpuint (l.idempotency->len, ==, 1);
+  /* alice's key replaced, bob's left alone */
+  g_assert_cmpuint (l.idempotency->len, ==, 2);
+  for (guint i = 0; i < 2; i++)
+    {
+      IdempotencyRow *r = g_ptr_array_index (l.idempotency, i);
+      g_assert_cmpint (r->created_us, ==, g_str_equal (r->user, "alice") ? t : t - 2 * HOUR_US);
+    }
   loaded_clear (&l);
   {
     g_autoptr(GPtrArray) closed = arb_store_list_closed_positions_sync (f->store, "a-1", 10, &error);
