@@ -335,9 +335,30 @@ arb_decimal_format (ArbDecimal d, char buf[ARB_DECIMAL_BUFSIZE])
 
   g_return_val_if_fail (buf != NULL, NULL);
 
-  g_snprintf (buf, ARB_DECIMAL_BUFSIZE, "%s%" G_GUINT64_FORMAT ".%08" G_GUINT64_FORMAT,
-              d.raw < 0 ? "-" : "", mag / (guint64) ARB_DECIMAL_SCALE,
-              mag % (guint64) ARB_DECIMAL_SCALE);
+  guint64 whole = mag / (guint64) ARB_DECIMAL_SCALE;
+  guint64 frac = mag % (guint64) ARB_DECIMAL_SCALE;
+  char digits[24];
+  int n = 0;
+  char *p = buf;
+
+  /* by hand rather than printf: every order writes a few dozen of these */
+  do
+    {
+      digits[n++] = (char) ('0' + whole % 10);
+      whole /= 10;
+    }
+  while (whole != 0);
+  if (d.raw < 0)
+    *p++ = '-';
+  while (n > 0)
+    *p++ = digits[--n];
+  *p++ = '.';
+  for (int i = 7; i >= 0; i--)
+    {
+      p[i] = (char) ('0' + frac % 10);
+      frac /= 10;
+    }
+  p[8] = '\0';
   return buf;
 }
 

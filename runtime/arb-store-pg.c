@@ -945,11 +945,18 @@ batch_add (Batch *b, const Params *p)
           continue;
         }
       g_string_append_c (s, '"');
-      for (const char *c = p->values[i]; *c != '\0'; c++)
+      /* in runs between the characters that need a backslash: the
+       * outbox payloads are long, and byte by byte was a tenth of the
+       * daemon's CPU on the order path */
+      for (const char *c = p->values[i];;)
         {
-          if (*c == '"' || *c == '\\')
-            g_string_append_c (s, '\\');
-          g_string_append_c (s, *c);
+          gsize run = strcspn (c, "\"\\");
+          g_string_append_len (s, c, (gssize) run);
+          c += run;
+          if (*c == '\0')
+            break;
+          g_string_append_c (s, '\\');
+          g_string_append_c (s, *c++);
         }
       g_string_append_c (s, '"');
     }

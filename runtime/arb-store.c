@@ -5,6 +5,7 @@
 
 #include "arb-log-private.h"
 #include "arb-store-backend-private.h"
+#include "arb-util-private.h"
 
 /* the most transactions one database transaction takes */
 #define GROUP_CAP           512
@@ -204,55 +205,10 @@ arb_store_op_describe (const ArbStoreOp *op)
 
 /* ---- timestamptz text ----------------------------------------------------- */
 
-/* days since 1970-01-01 of a proleptic Gregorian date, and back (H. Hinnant) */
-static gint64
-days_from_civil (gint64 y, guint m, guint d)
-{
-  gint64 era;
-  guint yoe, doy, doe;
-
-  y -= m <= 2;
-  era = (y >= 0 ? y : y - 399) / 400;
-  yoe = (guint) (y - era * 400);
-  doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + (gint64) doe - 719468;
-}
-
-static void
-civil_from_days (gint64 z, gint64 *y, guint *m, guint *d)
-{
-  gint64 era;
-  guint doe, yoe, doy, mp;
-
-  z += 719468;
-  era = (z >= 0 ? z : z - 146096) / 146097;
-  doe = (guint) (z - era * 146097);
-  yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  mp = (5 * doy + 2) / 153;
-  *d = doy - (153 * mp + 2) / 5 + 1;
-  *m = mp < 10 ? mp + 3 : mp - 9;
-  *y = (gint64) yoe + era * 400 + (*m <= 2);
-}
-
 char *
 arb_store_format_timestamptz (gint64 unix_us, char buf[ARB_STORE_TIME_BUFSIZE])
 {
-  gint64 days = unix_us / US_PER_DAY;
-  gint64 rest = unix_us % US_PER_DAY;
-  gint64 y;
-  guint m, d;
-
-  if (rest < 0)
-    {
-      rest += US_PER_DAY;
-      days--;
-    }
-  civil_from_days (days, &y, &m, &d);
-  g_snprintf (buf, ARB_STORE_TIME_BUFSIZE, "%04" G_GINT64_FORMAT "-%02u-%02u %02u:%02u:%02u.%06u+00", y, m, d,
-              (guint) (rest / (G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC)), (guint) (rest / (60 * G_USEC_PER_SEC) % 60),
-              (guint) (rest / G_USEC_PER_SEC % 60), (guint) (rest % G_USEC_PER_SEC));
+  arb_format_utc_us (unix_us, ' ', "+00", buf, ARB_STORE_TIME_BUFSIZE);
   return buf;
 }
 
@@ -319,7 +275,7 @@ arb_store_parse_timestamptz (const char *text, gint64 *out_us)
     return FALSE;
   if (*p != '\0')
     return FALSE;
-  us = (days_from_civil (y, mo, d) * 86400 + h * 3600 + mi * 60 + s) * G_USEC_PER_SEC + frac;
+  us = (arb_days_from_civil (y, mo, d) * 86400 + h * 3600 + mi * 60 + s) * G_USEC_PER_SEC + frac;
   us -= (gint64) sign * ((gint64) oh * 3600 + om * 60) * G_USEC_PER_SEC;
   *out_us = us;
   return TRUE;

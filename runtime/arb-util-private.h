@@ -22,6 +22,12 @@ char    *arb_uuid_new (void);
 char    *arb_format_time_us (gint64 unix_us);
 #define ARB_TIME_BUFSIZE 40
 char    *arb_format_time_us_buf (gint64 unix_us, char buf[ARB_TIME_BUFSIZE]);
+/* unix µs as "YYYY-MM-DD" @sep "hh:mm:ss.uuuuuu" @suffix (years 0–9999;
+ * otherwise "invalid-time" and FALSE) */
+gboolean arb_format_utc_us (gint64 unix_us, char sep, const char *suffix, char *buf, gsize size);
+/* days since 1970-01-01 of a proleptic Gregorian date, and back */
+gint64   arb_days_from_civil (gint64 y, guint m, guint d);
+void     arb_civil_from_days (gint64 days, gint64 *y, guint *m, guint *d);
 
 /* [A-Za-z0-9._-]{1,64} */
 gboolean arb_correlation_id_is_valid (const char *id);

@@ -132,28 +132,95 @@ arb_uuid_new (void)
   return g_uuid_string_random ();
 }
 
+/* days since 1970-01-01 of a proleptic Gregorian date, and back (H. Hinnant) */
+gint64
+arb_days_from_civil (gint64 y, guint m, guint d)
+{
+  gint64 era;
+  guint yoe, doy, doe;
+
+  y -= m <= 2;
+  era = (y >= 0 ? y : y - 399) / 400;
+  yoe = (guint) (y - era * 400);
+  doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + (gint64) doe - 719468;
+}
+
+void
+arb_civil_from_days (gint64 z, gint64 *y, guint *m, guint *d)
+{
+  gint64 era;
+  guint doe, yoe, doy, mp;
+
+  z += 719468;
+  era = (z >= 0 ? z : z - 146096) / 146097;
+  doe = (guint) (z - era * 146097);
+  yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  mp = (5 * doy + 2) / 153;
+  *d = doy - (153 * mp + 2) / 5 + 1;
+  *m = mp < 10 ? mp + 3 : mp - 9;
+  *y = (gint64) yoe + era * 400 + (*m <= 2);
+}
+
+/* @n digits of @v, zero-padded, at @p; the end */
+static char *
+put_digits (char *p, guint64 v, int n)
+{
+  for (int i = n - 1; i >= 0; i--)
+    {
+      p[i] = (char) ('0' + v % 10);
+      v /= 10;
+    }
+  return p + n;
+}
+
+/* "YYYY-MM-DD?hh:mm:ss.uuuuuu" + @suffix, with @sep between date and time,
+ * for years 0000 to 9999; by hand rather than strftime or printf: every
+ * event and every stored row carries a few of these */
+gboolean
+arb_format_utc_us (gint64 unix_us, char sep, const char *suffix, char *buf, gsize size)
+{
+  gint64 days = unix_us / (G_GINT64_CONSTANT (86400) * G_USEC_PER_SEC);
+  gint64 rest = unix_us % (G_GINT64_CONSTANT (86400) * G_USEC_PER_SEC);
+  gsize suffix_len = strlen (suffix);
+  gint64 y;
+  guint m, d;
+  char *p = buf;
+
+  if (rest < 0)
+    {
+      rest += G_GINT64_CONSTANT (86400) * G_USEC_PER_SEC;
+      days--;
+    }
+  arb_civil_from_days (days, &y, &m, &d);
+  if (y < 0 || y > 9999 || size < 26 + suffix_len + 1)
+    {
+      g_strlcpy (buf, "invalid-time", size);
+      return FALSE;
+    }
+  p = put_digits (p, (guint64) y, 4);
+  *p++ = '-';
+  p = put_digits (p, m, 2);
+  *p++ = '-';
+  p = put_digits (p, d, 2);
+  *p++ = sep;
+  p = put_digits (p, (guint64) (rest / (G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC)), 2);
+  *p++ = ':';
+  p = put_digits (p, (guint64) (rest / (60 * G_USEC_PER_SEC) % 60), 2);
+  *p++ = ':';
+  p = put_digits (p, (guint64) (rest / G_USEC_PER_SEC % 60), 2);
+  *p++ = '.';
+  p = put_digits (p, (guint64) (rest % G_USEC_PER_SEC), 6);
+  memcpy (p, suffix, suffix_len + 1);
+  return TRUE;
+}
+
 char *
 arb_format_time_us_buf (gint64 unix_us, char buf[ARB_TIME_BUFSIZE])
 {
-  gint64 secs = unix_us / G_USEC_PER_SEC;
-  gint64 frac = unix_us % G_USEC_PER_SEC;
-  time_t t;
-  struct tm tm;
-
-  if (frac < 0)
-    {
-      /* times before the epoch: borrow a second */
-      secs--;
-      frac += G_USEC_PER_SEC;
-    }
-  t = (time_t) secs;
-  if (gmtime_r (&t, &tm) == NULL || tm.tm_year + 1900 > 9999 || tm.tm_year + 1900 < 0)
-    {
-      g_strlcpy (buf, "invalid-time", ARB_TIME_BUFSIZE);
-      return buf;
-    }
-  g_snprintf (buf, ARB_TIME_BUFSIZE, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int) frac);
+  arb_format_utc_us (unix_us, 'T', "Z", buf, ARB_TIME_BUFSIZE);
   return buf;
 }
 

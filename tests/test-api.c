@@ -1161,6 +1161,27 @@ check_jwt (Env *e)
           g_assert_cmpstr (js (json_object_get_object_member (obj (r), "error"), "message"), ==, want);
         }
     }
+  /* verified tokens are remembered, but only until they expire: a token
+   * past its exp, still inside the 30 s leeway, is accepted, used again
+   * (from the daemon's cache), and refused once the leeway has passed */
+  {
+    gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+    g_autofree char *one = g_strdup_printf (
+        "[{\"op\":\"encode\",\"alg\":\"HS256\",\"key_file\":\"%s\",\"payload\":{\"sub\":\"alice\",\"iat\":%"
+        G_GINT64_FORMAT ",\"exp\":%" G_GINT64_FORMAT ",%s}}]",
+        e->secret, now - 100, now - 28, iss_aud);
+    g_autoptr(JsonArray) minted = python_jwt (one);
+    g_autofree char *token = answer_token (minted, 0);
+    g_autoptr(Reply) first = req (e, "GET", "/assessments", token, NULL);
+    g_autoptr(Reply) again = req (e, "GET", "/assessments", token, NULL);
+    g_autoptr(Reply) late = NULL;
+    expect_status (first, 200);
+    expect_status (again, 200);
+    while (g_get_real_time () / G_USEC_PER_SEC < now + 3)
+      g_usleep (100 * 1000);
+    late = req (e, "GET", "/assessments", token, NULL);
+    expect_error_msg (late, 401, "UNAUTHENTICATED", "invalid token: token expired");
+  }
   /* the python-jwt admin is an admin: it sees every assessment */
   {
     g_autofree char *admin = answer_token (answers, 0);
