@@ -583,6 +583,14 @@ test_pm_events (Fixture *fx, gconstpointer data)
   g_assert_cmpuint (fake_upstream_get_request_count (fx->fu, "/markets/715301"), ==, 0);
   g_assert_cmpfloat (metric (fx, "market_events_published_total"), ==, 8);
   g_assert_cmpfloat (arb_metrics_get (fx->host->metrics, "arb_market_events_received_total", fx->inst->labels), ==, 8);
+  /* the socket opened meanwhile: let it settle before the teardown closes
+   * it, or the fake's server may accept a connection already gone (libsoup
+   * warns about that) */
+  {
+    CountWant one = { PM_WS, 1 };
+    wait_until (fx, sessions_reach, &one, 10, "the socket");
+  }
+  g_free (wait_health (fx, ARB_HEALTH_OK, NULL));
 }
 
 /* dropped (no close frame) or closed by the server: it reconnects and
