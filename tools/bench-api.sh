@@ -7,6 +7,11 @@
 #   tools/bench-api.sh BUILD_DIR sqlite|postgresql [CONNECTIONS] [DURATION] [TRADES]
 #
 # Defaults: 16 connections, 10s, 100000 trades for the history account.
+# Each endpoint is measured closed loop (every connection sends its next
+# request when the last is answered: the most the machine does, and the
+# latency of a saturated machine) and open loop at a fixed rate (latency
+# counted from when each request was due, so a stall is not hidden): orders
+# at 1,000/s and, on PostgreSQL, at pgbench's own rate; reads at 1,000/s.
 set -euo pipefail
 build=${1:?usage: bench-api.sh BUILD_DIR sqlite|postgresql [CONNECTIONS] [DURATION] [TRADES]}
 backend=${2:?sqlite or postgresql}
@@ -44,7 +49,8 @@ if [ "$backend" = postgresql ]; then
   runas "$pgbin/pgbench" -h 127.0.0.1 -p "$port" -U postgres -i -s 10 -q pgbench >/dev/null 2>&1
   echo "## pgbench -N -c $conns -j 2 -T ${duration%s} (same server)"
   runas "$pgbin/pgbench" -h 127.0.0.1 -p "$port" -U postgres -N -c "$conns" -j 2 -T "${duration%s}" pgbench 2>/dev/null \
-    | grep -E "^(tps|latency average|number of transactions actually)"
+    | grep -E "^(tps|latency average|number of transactions actually)" | tee "$tmp/pgbench"
+  pgbench_tps=$(sed -n 's/^tps = \([0-9]*\).*/\1/p' "$tmp/pgbench")
   store="postgresql://postgres@127.0.0.1:$port/bench"
 fi
 
@@ -92,6 +98,12 @@ echo "## POST /orders, $conns connections over $conns assessments, $duration ($b
 "$bench" --url "$base/orders" -m POST -c "$conns" -d "$duration" -w 2s \
   -H "Authorization: Bearer $user" -H "Idempotency-Key: {{uuid}}" --values "$tmp/accounts" \
   -b '{"assessmentId":"{{value}}","market":"crypto:BTC-USD","side":"buy","quantity":"0.0001"}' | sed -n '/^requests/,$p'
+for rate in 1000 ${pgbench_tps:-}; do
+  echo "## POST /orders, open loop at $rate/s, $conns connections over $conns assessments, $duration ($backend)"
+  "$bench" --url "$base/orders" -m POST -c "$conns" -d "$duration" -w 2s -R "$rate" \
+    -H "Authorization: Bearer $user" -H "Idempotency-Key: {{uuid}}" --values "$tmp/accounts" \
+    -b '{"assessmentId":"{{value}}","market":"crypto:BTC-USD","side":"buy","quantity":"0.0001"}' | sed -n '/^requests/,$p'
+done
 
 acct=$(new_assessment)
 for i in $(seq 10); do
@@ -103,6 +115,9 @@ echo "## GET /positions (10 open), $conns connections, $duration"
   -H "Authorization: Bearer $user" | sed -n '/^requests/,$p'
 echo "## GET /positions (10 open), 1 connection, $duration"
 "$bench" --url "$base/positions?assessmentId=$acct" -c 1 -d "$duration" -w 1s \
+  -H "Authorization: Bearer $user" | sed -n '/^requests/,$p'
+echo "## GET /positions (10 open), open loop at 1000/s, $conns connections, $duration"
+"$bench" --url "$base/positions?assessmentId=$acct" -c "$conns" -R 1000 -d "$duration" -w 1s \
   -H "Authorization: Bearer $user" | sed -n '/^requests/,$p'
 
 # the history account: orders until it has $trades trades (counted in the store)
@@ -122,4 +137,10 @@ done
 echo "# the account has $(count_trades) trades (at least $trades)"
 echo "## GET /trades?limit=50 on an account with $trades trades, $conns connections, $duration"
 "$bench" --url "$base/trades?assessmentId=$hist&limit=50" -c "$conns" -d "$duration" -w 2s \
+  -H "Authorization: Bearer $user" | sed -n '/^requests/,$p'
+echo "## GET /trades?limit=50 on an account with $trades trades, 1 connection, $duration"
+"$bench" --url "$base/trades?assessmentId=$hist&limit=50" -c 1 -d "$duration" -w 1s \
+  -H "Authorization: Bearer $user" | sed -n '/^requests/,$p'
+echo "## GET /trades?limit=50 on an account with $trades trades, open loop at 1000/s, $conns connections, $duration"
+"$bench" --url "$base/trades?assessmentId=$hist&limit=50" -c "$conns" -R 1000 -d "$duration" -w 1s \
   -H "Authorization: Bearer $user" | sed -n '/^requests/,$p'
