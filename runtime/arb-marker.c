@@ -141,9 +141,11 @@ check_brackets (ArbMarker *m, ArbAccount *account, const char *market, const Arb
     return;
   has_bid = (arb_quote_get_bid (quote, &bid) && bid.raw > 0) || arb_quote_get_last (quote, &bid);
   has_ask = (arb_quote_get_ask (quote, &ask) && ask.raw > 0) || arb_quote_get_last (quote, &ask);
-  for (guint i = 0; i < e->positions->len; i++)
+  /* only the positions with a bracket: an account with a thousand
+   * positions and no stops costs nothing here */
+  for (guint i = 0; i < e->bracketed->len; i++)
     {
-      ArbPositionRow *p = g_ptr_array_index (e->positions, i);
+      ArbPositionRow *p = g_ptr_array_index (e->bracketed, i);
       ArbTradeReason reason = ARB_TRADE_CLOSE;
       /* a long exits at the bid, a short at the ask */
       gboolean is_long = p->side == ARB_SIDE_LONG;

@@ -72,6 +72,8 @@ typedef struct {
   __int128  short_cost;
   guint     n_positions;
   GPtrArray *positions; /* the open ArbPositionRow in this market, borrowed */
+  GPtrArray *bracketed; /* those of them with a stop-loss or a take-profit (set
+                         * at open, never changed): what a mark must look at */
   __int128  unreal;     /* its unrealised P&L at the last mark (scale 10^16) */
 } ArbExposure;
 

@@ -131,6 +131,7 @@ exposure_free (gpointer data)
 {
   ArbExposure *e = data;
   g_ptr_array_unref (e->positions);
+  g_ptr_array_unref (e->bracketed);
   g_free (e->market);
   g_free (e);
 }
@@ -430,6 +431,7 @@ arb_trading_exposure_add (ArbTrading *trading, ArbAccount *account, const ArbPos
       e = g_new0 (ArbExposure, 1);
       e->market = g_strdup (pos->market);
       e->positions = g_ptr_array_new ();
+      e->bracketed = g_ptr_array_new ();
       g_hash_table_insert (account->exposure, e->market, e);
       if (set == NULL)
         {
@@ -442,6 +444,13 @@ arb_trading_exposure_add (ArbTrading *trading, ArbAccount *account, const ArbPos
     g_ptr_array_add (e->positions, (gpointer) pos);
   else
     g_ptr_array_remove_fast (e->positions, (gpointer) pos);
+  if (pos->has_stop_loss || pos->has_take_profit)
+    {
+      if (sign > 0)
+        g_ptr_array_add (e->bracketed, (gpointer) pos);
+      else
+        g_ptr_array_remove_fast (e->bracketed, (gpointer) pos);
+    }
   if (pos->side == ARB_SIDE_LONG)
     {
       e->long_qty += qty;
