@@ -444,6 +444,14 @@ declare_metrics (ArbMetrics *m)
                        "time from an event's creation to its acknowledgement");
   arb_metrics_declare (m, "arb_http_request_duration_seconds", ARB_METRIC_HISTOGRAM, "HTTP request latency");
   arb_metrics_declare (m, "arb_markets", ARB_METRIC_GAUGE, "markets in the price book");
+  arb_metrics_declare (m, "arb_store_group_duration_seconds", ARB_METRIC_HISTOGRAM,
+                       "one group commit of the store's writer, from BEGIN to COMMIT (retries included)");
+  arb_metrics_declare (m, "arb_store_queue_wait_seconds", ARB_METRIC_HISTOGRAM,
+                       "time a transaction waited for the store's writer to take it into a group");
+  arb_metrics_declare (m, "arb_store_groups_total", ARB_METRIC_COUNTER, "group commits the store's writer ran");
+  arb_metrics_declare (m, "arb_store_txns_total", ARB_METRIC_COUNTER, "transactions in those groups");
+  arb_metrics_declare (m, "arb_store_txns_failed_total", ARB_METRIC_COUNTER,
+                       "transactions of those groups that failed");
 }
 
 static char *
@@ -479,6 +487,7 @@ arb_host_open_store (ArbHost *host, GError **error)
       g_prefix_error (error, "[runtime] store: ");
       return FALSE;
     }
+  arb_store_set_metrics (host->store, host->metrics);
   return TRUE;
 }
 

@@ -72,6 +72,7 @@ struct _ArbStoreTxn {
   GMainContext    *context; /* owned ref, nullable for a sync commit */
   ArbStoreWaiter  *waiter;  /* a blocked arb_store_commit_sync(), nullable */
   GError          *error;   /* owned, nullable: why this one failed */
+  gint64           queued_us; /* monotonic, when it was queued for the writer */
 };
 
 /* how a group ended */

@@ -105,6 +105,12 @@ void arb_store_list_closed_positions_async (ArbStore *store, const char *assessm
 void arb_store_list_assessment_events_async (ArbStore *store, const char *assessment_id, guint limit,
                                              ArbStoreRowsFunc done, gpointer data);
 
+/* where the writer reports each group (arb_store_group_duration_seconds,
+ * arb_store_queue_wait_seconds, arb_store_groups_total, arb_store_txns_total,
+ * arb_store_txns_failed_total); @metrics must outlive the store */
+typedef struct _ArbMetrics ArbMetrics;
+void arb_store_set_metrics (ArbStore *store, ArbMetrics *metrics);
+
 /* the URI for messages and logs: the password, if any, is "***" */
 const char *arb_store_display_uri (ArbStore *store);
 

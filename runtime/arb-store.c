@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "arb-log-private.h"
+#include "arb-metrics-private.h"
 #include "arb-store-backend-private.h"
 #include "arb-util-private.h"
 
@@ -57,6 +58,7 @@ struct _ArbStore {
   gboolean               quit;
   gboolean               held;
   ArbStoreStats          stats;
+  ArbMetrics            *metrics; /* nullable, the host's: it outlives the store */
 
   /* the writer thread's own */
   GThread               *writer;
@@ -806,6 +808,11 @@ run_group (ArbStore *store, ArbStoreTxn **txns, guint n)
   gint64 start = g_get_monotonic_time ();
   guint retries = 0, failed = 0;
 
+  if (store->metrics != NULL)
+    for (guint i = 0; i < n; i++)
+      arb_metrics_histogram_observe (store->metrics, "arb_store_queue_wait_seconds", NULL,
+                                     (gdouble) (start - txns[i]->queued_us) / G_USEC_PER_SEC);
+
   for (guint attempt = 0;; attempt++)
     {
       for (guint i = 0; i < n; i++)
@@ -870,6 +877,15 @@ run_group (ArbStore *store, ArbStoreTxn **txns, guint n)
   store->stats.largest_group = MAX (store->stats.largest_group, n);
   store->stats.group_us_total += g_get_monotonic_time () - start;
   g_mutex_unlock (&store->lock);
+  if (store->metrics != NULL)
+    {
+      arb_metrics_histogram_observe (store->metrics, "arb_store_group_duration_seconds", NULL,
+                                     (gdouble) (g_get_monotonic_time () - start) / G_USEC_PER_SEC);
+      arb_metrics_counter_add (store->metrics, "arb_store_groups_total", NULL, 1);
+      arb_metrics_counter_add (store->metrics, "arb_store_txns_total", NULL, n);
+      if (failed > 0)
+        arb_metrics_counter_add (store->metrics, "arb_store_txns_failed_total", NULL, failed);
+    }
 
   for (guint i = 0; i < n; i++)
     txn_deliver (txns[i]);
@@ -1289,8 +1305,17 @@ arb_store_commit_async (ArbStore *store, ArbStoreTxn *txn, ArbStoreDoneFunc done
         }
       return;
     }
+  txn->queued_us = g_get_monotonic_time ();
   g_queue_push_tail (&store->queue, txn);
   g_cond_signal (&store->cond);
+  g_mutex_unlock (&store->lock);
+}
+
+void
+arb_store_set_metrics (ArbStore *store, ArbMetrics *metrics)
+{
+  g_mutex_lock (&store->lock);
+  store->metrics = metrics;
   g_mutex_unlock (&store->lock);
 }
 
@@ -1304,6 +1329,7 @@ arb_store_commit_sync (ArbStore *store, ArbStoreTxn *txn, GError **error)
   g_cond_init (&waiter.cond);
   txn->waiter = &waiter;
   g_mutex_lock (&store->lock);
+  txn->queued_us = g_get_monotonic_time ();
   g_queue_push_tail (&store->queue, txn);
   g_cond_signal (&store->cond);
   g_mutex_unlock (&store->lock);
@@ -1435,6 +1461,7 @@ arb_store_prune_outbox_sync (ArbStore *store, gint64 before_us, const char *cons
   g_cond_init (&waiter.cond);
   txn->waiter = &waiter;
   g_mutex_lock (&store->lock);
+  txn->queued_us = g_get_monotonic_time ();
   g_queue_push_tail (&store->queue, txn);
   g_cond_signal (&store->cond);
   g_mutex_unlock (&store->lock);

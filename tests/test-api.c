@@ -2086,6 +2086,34 @@ snapshot (Env *e, const char *token, const char *aid)
   return g_string_free (g_steal_pointer (&s), FALSE);
 }
 
+/* the value of one sample line of /metrics ("NAME VALUE"), -1 when absent */
+static gdouble
+sample (const char *text, const char *name)
+{
+  g_autofree char *needle = g_strconcat ("\n", name, " ", NULL);
+  const char *at = strstr (text, needle);
+  return at != NULL ? g_ascii_strtod (at + strlen (needle), NULL) : -1;
+}
+
+/* the store's writer reports its groups: every committed order went
+ * through one, and waited for it */
+static void
+check_store_metrics (Env *e)
+{
+  g_autoptr(Reply) r = req (e, "GET", "/metrics", NULL, NULL);
+  gdouble groups, txns;
+
+  g_assert_cmpuint (r->status, ==, 200);
+  groups = sample (r->body, "arb_store_groups_total");
+  txns = sample (r->body, "arb_store_txns_total");
+  g_test_message ("store: %.0f transactions in %.0f groups", txns, groups);
+  g_assert_cmpfloat (groups, >, 0);
+  g_assert_cmpfloat (txns, >=, groups);
+  g_assert_cmpfloat (sample (r->body, "arb_store_group_duration_seconds_count"), ==, groups);
+  g_assert_cmpfloat (sample (r->body, "arb_store_queue_wait_seconds_count"), ==, txns);
+  g_assert_cmpfloat (sample (r->body, "arb_store_group_duration_seconds_sum"), >, 0);
+}
+
 static void
 test_contract (gconstpointer data)
 {
@@ -2103,6 +2131,7 @@ test_contract (gconstpointer data)
   check_idempotency (e, &b);
   check_events (e, &b);
   check_ledgers (e, &b);
+  check_store_metrics (e);
 
   /* the store is the truth: the same state after a restart, and an
    * idempotency key still answers with the first answer */
