@@ -1752,101 +1752,90 @@ pg_load (gpointer data, const ArbStoreLoadFuncs *funcs, gint64 idempotency_since
   return ok;
 }
 
+/* a prepared query's rows, read by @reader, as a new array; NULL with @error */
+static GPtrArray *
+list_rows (PgConn *c, Statement st, int n_params, const char *const *values, RowReader reader,
+           GDestroyNotify free_row, GError **error)
+{
+  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func (free_row);
+
+  if (!query_rows (c, st, n_params, values, reader, out, NULL, NULL, NULL, error))
+    return NULL;
+  return g_steal_pointer (&out);
+}
+
 static GPtrArray *
 pg_list_trades (gpointer data, const char *assessment_id, gint64 before_seq, guint limit, GError **error)
 {
-  PgConn *c = data;
-  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) arb_trade_row_free);
   char before[24], lim[16];
   const char *values[3] = { assessment_id, before, lim };
 
   g_snprintf (before, sizeof before, "%" G_GINT64_FORMAT, before_seq > 0 ? before_seq : G_MAXINT64);
   g_snprintf (lim, sizeof lim, "%u", limit);
-  if (!query_rows (c, ST_LIST_TRADES, 3, values, (RowReader) read_trade, out, NULL, NULL, NULL, error))
-    return NULL;
-  return g_steal_pointer (&out);
+  return list_rows (data, ST_LIST_TRADES, 3, values, (RowReader) read_trade, (GDestroyNotify) arb_trade_row_free,
+                    error);
 }
 
 static GPtrArray *
 pg_list_assessment_events (gpointer data, const char *assessment_id, guint limit, GError **error)
 {
-  PgConn *c = data;
-  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) arb_outbox_row_free);
   char lim[16];
   const char *values[2] = { assessment_id, lim };
 
   g_snprintf (lim, sizeof lim, "%u", limit);
-  if (!query_rows (c, ST_LIST_EVENTS, 2, values, (RowReader) read_outbox, out, NULL, NULL, NULL, error))
-    return NULL;
-  return g_steal_pointer (&out);
+  return list_rows (data, ST_LIST_EVENTS, 2, values, (RowReader) read_outbox, (GDestroyNotify) arb_outbox_row_free,
+                    error);
 }
 
 static GPtrArray *
 pg_list_closed_positions (gpointer data, const char *assessment_id, guint limit, GError **error)
 {
-  PgConn *c = data;
-  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) arb_position_row_free);
   char lim[16];
   const char *values[2] = { assessment_id, lim };
 
   g_snprintf (lim, sizeof lim, "%u", limit);
-  if (!query_rows (c, ST_LIST_CLOSED, 2, values, (RowReader) read_position, out, NULL, NULL, NULL, error))
-    return NULL;
-  return g_steal_pointer (&out);
+  return list_rows (data, ST_LIST_CLOSED, 2, values, (RowReader) read_position,
+                    (GDestroyNotify) arb_position_row_free, error);
 }
 
 static GPtrArray *
 pg_outbox_pending (gpointer data, guint limit, GError **error)
 {
-  PgConn *c = data;
-  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) arb_outbox_row_free);
   char lim[16];
   const char *values[1] = { lim };
 
   g_snprintf (lim, sizeof lim, "%u", limit);
-  if (!query_rows (c, ST_OUTBOX_PENDING, 1, values, (RowReader) read_outbox, out, NULL, NULL, NULL, error))
-    return NULL;
-  return g_steal_pointer (&out);
+  return list_rows (data, ST_OUTBOX_PENDING, 1, values, (RowReader) read_outbox,
+                    (GDestroyNotify) arb_outbox_row_free, error);
 }
 
 static GPtrArray *
 pg_outbox_pending_for_sink (gpointer data, const char *sink, gint64 after_pos, guint limit, GError **error)
 {
-  PgConn *c = data;
-  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) arb_outbox_entry_free);
   char after[24], lim[16];
   const char *values[3] = { sink, after, lim };
 
   g_snprintf (after, sizeof after, "%" G_GINT64_FORMAT, after_pos);
   g_snprintf (lim, sizeof lim, "%u", limit);
-  if (!query_rows (c, ST_OUTBOX_FOR_SINK, 3, values, (RowReader) read_outbox_entry, out, NULL, NULL, NULL, error))
-    return NULL;
-  return g_steal_pointer (&out);
+  return list_rows (data, ST_OUTBOX_FOR_SINK, 3, values, (RowReader) read_outbox_entry,
+                    (GDestroyNotify) arb_outbox_entry_free, error);
 }
 
 static GPtrArray *
 pg_outbox_backlog (gpointer data, const char *sink, gint64 after_pos, GError **error)
 {
-  PgConn *c = data;
-  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) arb_outbox_backlog_free);
   char after[24];
   const char *values[2] = { sink, after };
 
   g_snprintf (after, sizeof after, "%" G_GINT64_FORMAT, after_pos);
-  if (!query_rows (c, ST_OUTBOX_BACKLOG, 2, values, (RowReader) read_backlog, out, NULL, NULL, NULL, error))
-    return NULL;
-  return g_steal_pointer (&out);
+  return list_rows (data, ST_OUTBOX_BACKLOG, 2, values, (RowReader) read_backlog,
+                    (GDestroyNotify) arb_outbox_backlog_free, error);
 }
 
 static GPtrArray *
 pg_audit_ledger (gpointer data, GError **error)
 {
-  PgConn *c = data;
-  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func (g_free);
-
-  if (!query_rows (c, ST_AUDIT, 0, NULL, (RowReader) read_audit_line, out, NULL, NULL, NULL, error))
-    return NULL;
-  return g_steal_pointer (&out);
+  return list_rows (data, ST_AUDIT, 0, NULL, (RowReader) read_audit_line, g_free, error);
 }
 
 const ArbStoreBackend arb_store_pg_backend = {

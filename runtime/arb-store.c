@@ -329,41 +329,31 @@ arb_store_txn_update_assessment (ArbStoreTxn *txn, const ArbAssessmentRow *row)
 void
 arb_store_txn_insert_order (ArbStoreTxn *txn, const ArbOrderRow *row)
 {
-  ArbStoreOp op = { .kind = ARB_STORE_OP_INSERT_ORDER };
-  op.u.order = order_row_copy (row);
-  g_array_append_val (txn->ops, op);
+  txn_add (txn, ARB_STORE_OP_INSERT_ORDER, order_row_copy (row));
 }
 
 void
 arb_store_txn_insert_trade (ArbStoreTxn *txn, const ArbTradeRow *row)
 {
-  ArbStoreOp op = { .kind = ARB_STORE_OP_INSERT_TRADE };
-  op.u.trade = arb_trade_row_copy (row);
-  g_array_append_val (txn->ops, op);
+  txn_add (txn, ARB_STORE_OP_INSERT_TRADE, arb_trade_row_copy (row));
 }
 
 void
 arb_store_txn_upsert_position (ArbStoreTxn *txn, const ArbPositionRow *row)
 {
-  ArbStoreOp op = { .kind = ARB_STORE_OP_UPSERT_POSITION };
-  op.u.position = arb_position_row_copy (row);
-  g_array_append_val (txn->ops, op);
+  txn_add (txn, ARB_STORE_OP_UPSERT_POSITION, arb_position_row_copy (row));
 }
 
 void
 arb_store_txn_insert_outbox (ArbStoreTxn *txn, const ArbOutboxRow *row)
 {
-  ArbStoreOp op = { .kind = ARB_STORE_OP_INSERT_OUTBOX };
-  op.u.outbox = outbox_row_copy (row);
-  g_array_append_val (txn->ops, op);
+  txn_add (txn, ARB_STORE_OP_INSERT_OUTBOX, outbox_row_copy (row));
 }
 
 void
 arb_store_txn_insert_idempotency (ArbStoreTxn *txn, const ArbIdempotencyRow *row)
 {
-  ArbStoreOp op = { .kind = ARB_STORE_OP_INSERT_IDEMPOTENCY };
-  op.u.idempotency = idempotency_row_copy (row);
-  g_array_append_val (txn->ops, op);
+  txn_add (txn, ARB_STORE_OP_INSERT_IDEMPOTENCY, idempotency_row_copy (row));
 }
 
 void
@@ -377,23 +367,21 @@ arb_store_txn_expire_idempotency (ArbStoreTxn *txn, gint64 before_us)
 void
 arb_store_txn_expire_idempotency_key (ArbStoreTxn *txn, const char *user, const char *key, gint64 before_us)
 {
-  ArbStoreOp op = { .kind = ARB_STORE_OP_EXPIRE_IDEMPOTENCY_KEY };
-  op.u.key_expiry = g_new0 (ArbStoreKeyExpiry, 1);
-  op.u.key_expiry->user = g_strdup (user);
-  op.u.key_expiry->key = g_strdup (key);
-  op.u.key_expiry->before_us = before_us;
-  g_array_append_val (txn->ops, op);
+  ArbStoreKeyExpiry *e = g_new0 (ArbStoreKeyExpiry, 1);
+  e->user = g_strdup (user);
+  e->key = g_strdup (key);
+  e->before_us = before_us;
+  txn_add (txn, ARB_STORE_OP_EXPIRE_IDEMPOTENCY_KEY, e);
 }
 
 void
 arb_store_txn_insert_delivery (ArbStoreTxn *txn, const char *event_id, const char *sink, gint64 delivered_us)
 {
-  ArbStoreOp op = { .kind = ARB_STORE_OP_INSERT_DELIVERY };
-  op.u.delivery = g_new0 (ArbStoreDelivery, 1);
-  op.u.delivery->event_id = g_strdup (event_id);
-  op.u.delivery->sink = g_strdup (sink);
-  op.u.delivery->delivered_us = delivered_us;
-  g_array_append_val (txn->ops, op);
+  ArbStoreDelivery *d = g_new0 (ArbStoreDelivery, 1);
+  d->event_id = g_strdup (event_id);
+  d->sink = g_strdup (sink);
+  d->delivered_us = delivered_us;
+  txn_add (txn, ARB_STORE_OP_INSERT_DELIVERY, d);
 }
 
 void
