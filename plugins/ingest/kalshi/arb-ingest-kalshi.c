@@ -1919,20 +1919,11 @@ static const ArbConfigKey ks_config[] = {
     "a socket with no frame and no pong for this long is a failure: closed and opened again" },
   { "timeout", ARB_CFG_DURATION, ARB_CFG_NONE, "10s", 100, 300000, NULL,
     "a REST request or WebSocket handshake without an answer by then is abandoned" },
-  { "reconnect_min", ARB_CFG_DURATION, ARB_CFG_NONE, "1s", 10, 600000, NULL,
-    "the wait before reconnecting after a failure, doubling with each failure in a row" },
-  { "reconnect_max", ARB_CFG_DURATION, ARB_CFG_NONE, "60s", 10, 3600000, NULL,
-    "the longest wait before reconnecting" },
+  ARB_PREDICTION_RECONNECT_KEYS,
   { "settle_on", ARB_CFG_ENUM, ARB_CFG_NONE, "determined", 0, 0, "determined,finalized",
     "settle positions when Kalshi determines the outcome, or only once it is finalized (after the dispute window)" },
   { NULL }
 };
-
-static gboolean
-ks_publish_to_host (ArbInstance *inst, ArbQuote *quote, GError **error)
-{
-  return arb_instance_publish_quote (inst, quote, error);
-}
 
 static void
 ks_stop (gpointer data)
@@ -1996,7 +1987,7 @@ ks_create (ArbInstance *inst, GError **error)
   self->subs = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, (GDestroyNotify) ks_sub_free);
   self->commands = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
   self->logged = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  self->publish_quote = ks_publish_to_host;
+  self->publish_quote = arb_instance_publish_quote;
 
   for (guint i = 0; markets != NULL && markets[i] != NULL; i++)
     {

@@ -1689,20 +1689,11 @@ static const ArbConfigKey pm_config[] = {
     "a socket with no frame (a PONG included) for this long is a failure: closed and opened again" },
   { "timeout", ARB_CFG_DURATION, ARB_CFG_NONE, "10s", 100, 300000, NULL,
     "a Gamma request or WebSocket handshake without an answer by then is abandoned" },
-  { "reconnect_min", ARB_CFG_DURATION, ARB_CFG_NONE, "1s", 10, 600000, NULL,
-    "the wait before reconnecting after a failure, doubling with each failure in a row" },
-  { "reconnect_max", ARB_CFG_DURATION, ARB_CFG_NONE, "60s", 10, 3600000, NULL,
-    "the longest wait before reconnecting" },
+  ARB_PREDICTION_RECONNECT_KEYS,
   { "disputed_trading", ARB_CFG_ENUM, ARB_CFG_NONE, "open", 0, 0, "open,halt",
     "a disputed market that still trades on Polymarket: open keeps taking orders, halt refuses them (DISPUTED)" },
   { NULL }
 };
-
-static gboolean
-pm_publish_to_host (ArbInstance *inst, ArbQuote *quote, GError **error)
-{
-  return arb_instance_publish_quote (inst, quote, error);
-}
 
 static void
 pm_stop (gpointer data)
@@ -1789,7 +1780,7 @@ pm_create (ArbInstance *inst, GError **error)
   self->by_condition = g_hash_table_new (g_str_hash, g_str_equal);
   self->by_gamma_id = g_hash_table_new (g_str_hash, g_str_equal);
   self->logged = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  self->publish_quote = pm_publish_to_host;
+  self->publish_quote = arb_instance_publish_quote;
   if (!pm_add_selectors (self, "market_slugs", PM_SEL_SLUG, error)
       || !pm_add_selectors (self, "condition_ids", PM_SEL_CONDITION, error)
       || !pm_add_selectors (self, "event_slugs", PM_SEL_EVENT, error))

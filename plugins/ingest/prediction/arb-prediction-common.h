@@ -190,4 +190,11 @@ gboolean             arb_prediction_status_publish_event (ArbPredictionStatus *s
 /* (transfer none) (nullable): what was last published for @market */
 const char          *arb_prediction_status_get_event (ArbPredictionStatus *s, const char *market);
 
+/* the reconnect backoff keys, the same for every socket-driven ingestor */
+#define ARB_PREDICTION_RECONNECT_KEYS \
+  { "reconnect_min", ARB_CFG_DURATION, ARB_CFG_NONE, "1s", 10, 600000, NULL, \
+    "the wait before reconnecting after a failure, doubling with each failure in a row" }, \
+  { "reconnect_max", ARB_CFG_DURATION, ARB_CFG_NONE, "60s", 10, 3600000, NULL, \
+    "the longest wait before reconnecting" }
+
 G_END_DECLS

@@ -68,7 +68,7 @@ main (int argc, char **argv)
                    "KXFED-26DEC-T3.75,KXHIGHNY-26NOV20-B51.5,KXHIGHNY-26NOV20-B53.5,KXNFLGAME-26NOV22KCDEN-KC\n");
   p = ks_create (h->inst, &error);
   g_assert_no_error (error);
-  p->publish_quote = host ? ks_publish_to_host : pt_capture;
+  p->publish_quote = host ? arb_instance_publish_quote : pt_capture;
   a = pt_transcript (dir, "ws_session_ticker_orderbook.jsonl");
   b = pt_transcript (dir, "ws_lifecycle_session.jsonl");
   for (guint i = 0; i < a->len; i++)

@@ -112,7 +112,7 @@ main (int argc, char **argv)
                    "market_slugs=x\n");
   p = pm_create (h->inst, &error);
   g_assert_no_error (error);
-  p->publish_quote = host ? pm_publish_to_host : pt_capture;
+  p->publish_quote = host ? arb_instance_publish_quote : pt_capture;
   follow_file (p, dir, "gamma_markets_active.json", NULL);
   follow_file (p, dir, "gamma_market_resolved_yes.json", updown);
   a = pt_transcript (dir, "ws_market_session.jsonl");
