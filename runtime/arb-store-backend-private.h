@@ -98,6 +98,9 @@ typedef struct {
 
 typedef struct {
   const char *name; /* "sqlite", "postgresql" */
+  /* writer connections, each committing groups of its own: 1 where the
+   * database takes one writer at a time (SQLite) */
+  guint       writers;
 
   /* URI errors (ARB_STORE_ERROR_URI) before anything connects; NULL: none */
   gboolean (*check_target) (const char *target, const char *display, GError **error);

@@ -169,8 +169,12 @@ static const struct {
                                    "$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], "
                                    "$7::numeric[], $8::numeric[], $9::numeric[], $10::numeric[], $11::numeric[], "
                                    "$12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $15::int8[], $16::text[])" },
+  /* $14: how many rows it must find. The group commits at the pipeline's
+   * Sync without a round trip in between, so a missing assessment must fail
+   * in the server: a division by zero (22012) aborts the group, which then
+   * goes statement by statement and reports the txn */
   [ST_BATCH_UPDATE_ASSESSMENT] = { "arb_batch_update_assessment",
-                                   "UPDATE assessments a SET status = u.status, status_reason = u.status_reason, "
+                                   "WITH changed AS (UPDATE assessments a SET status = u.status, status_reason = u.status_reason, "
                                    "status_at = u.status_at, starting_balance = u.starting_balance, "
                                    "balance = u.balance, equity_hwm = u.equity_hwm, "
                                    "day_start_equity = u.day_start_equity, day_start_balance = u.day_start_balance, "
@@ -181,7 +185,8 @@ static const struct {
                                    "$10::timestamptz[], $11::timestamptz[], $12::int8[], $13::text[]) "
                                    "AS u (id, status, status_reason, status_at, starting_balance, balance, "
                                    "equity_hwm, day_start_equity, day_start_balance, day_start_at, updated_at, "
-                                   "version, lifecycle) WHERE a.id = u.id" },
+                                   "version, lifecycle) WHERE a.id = u.id RETURNING 1) "
+                                   "SELECT 1 / (count(*) = $14::int8)::int FROM changed" },
   [ST_BATCH_INSERT_ORDER] = { "arb_batch_insert_order",
                               "INSERT INTO orders (id, assessment_id, client_order_id, market, direction, quantity, "
                               "stop_loss, take_profit, status, correlation_id, created_at) SELECT * FROM unnest("
@@ -833,23 +838,6 @@ leave_pipeline (PgConn *c)
   return ok;
 }
 
-/* after a failed pipeline: out of pipeline mode, out of the transaction */
-static void
-abandon_pipeline (PgConn *c)
-{
-  if (c->broken || !leave_pipeline (c))
-    {
-      c->broken = TRUE;
-      return;
-    }
-  if (PQtransactionStatus (c->pg) != PQTRANS_IDLE)
-    {
-      g_autoptr(PGresult) res = PQexec (c->pg, "ROLLBACK");
-      if (!result_ok (res))
-        c->broken = TRUE;
-    }
-}
-
 typedef enum {
   PIPE_OK,          /* committed */
   PIPE_TXN_FAILED,  /* a statement was refused: rolled back, go statement by statement */
@@ -1132,7 +1120,6 @@ typedef struct {
   const char *values[MAX_PARAMS];
   char      buf[ARB_STORE_TIME_BUFSIZE];
   char      buf2[24];
-  guint     rows; /* what an UPDATE must find */
   ArbStorePrune *prune; /* a prune: its count of deleted rows goes there */
 } Sent;
 
@@ -1150,7 +1137,6 @@ plan_statements (GroupPlan *plan, Sent *out)
           e->st = ST_EXPIRE_IDEMPOTENCY;
           e->n = 1;
           e->values[0] = arb_store_format_timestamptz (plan->expire_before_us, e->buf);
-          e->rows = 0;
           e->prune = NULL;
         }
       if (batch->rows == 0)
@@ -1159,7 +1145,11 @@ plan_statements (GroupPlan *plan, Sent *out)
       out[n].n = batch->n_cols;
       for (int i = 0; i < batch->n_cols; i++)
         out[n].values[i] = batch->cols[i]->str;
-      out[n].rows = b == B_UPDATE_ASSESSMENT ? batch->rows : 0;
+      if (b == B_UPDATE_ASSESSMENT)
+        {
+          g_snprintf (out[n].buf2, sizeof out[n].buf2, "%u", batch->rows);
+          out[n].values[out[n].n++] = out[n].buf2;
+        }
       out[n].prune = NULL;
       n++;
     }
@@ -1173,18 +1163,15 @@ plan_statements (GroupPlan *plan, Sent *out)
       e->values[1] = plan->prune->pairs_json;
       g_snprintf (e->buf2, sizeof e->buf2, "%u", plan->prune->limit);
       e->values[2] = e->buf2;
-      e->rows = 0;
       e->prune = plan->prune;
     }
   return n;
 }
 
-/* queues BEGIN, the statements and a sync, and sends them */
+/* queues the statements and a sync, and sends them */
 static gboolean
 send_group (PgConn *c, const Sent *sent, guint n_sent, gint64 deadline)
 {
-  if (!PQsendQueryParams (c->pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0))
-    return FALSE;
   for (guint i = 0; i < n_sent; i++)
     if (!PQsendQueryPrepared (c->pg, statements[sent[i].st].name, sent[i].n, sent[i].values, NULL, NULL, 0))
       return FALSE;
@@ -1200,6 +1187,27 @@ pipeline_lost (PgConn *c, GError **error, const char *what)
   return PIPE_LOST;
 }
 
+/* A connection the server closed while it was idle (a restart, an
+ * administrator, idle_session_timeout) has the server's last words, or the
+ * end of the stream, waiting to be read. Nothing else comes unasked to a
+ * writer's idle connection, so readable means closing: found before
+ * anything is sent, the group can go on a new connection. */
+static gboolean
+still_connected (PgConn *c)
+{
+  struct pollfd pfd = { .fd = PQsocket (c->pg), .events = POLLIN };
+
+  if (pfd.fd < 0 || PQstatus (c->pg) != CONNECTION_OK)
+    return FALSE;
+  return poll (&pfd, 1, 0) == 0;
+}
+
+/* One round trip: the statements and a Sync. Without BEGIN, everything up
+ * to the Sync is one transaction, which the server commits at the Sync if
+ * every statement succeeded and rolls back otherwise (the extended query
+ * protocol's implicit transaction), and its answer comes after the commit.
+ * The price: once the group is sent, a lost connection leaves its outcome
+ * unknown, so the group fails and is not run again. */
 static PipeResult
 pipeline_group (PgConn *c, ArbStoreTxn **txns, guint n_txns, GError **error)
 {
@@ -1212,27 +1220,22 @@ pipeline_group (PgConn *c, ArbStoreTxn **txns, guint n_txns, GError **error)
   if (!plan_group (txns, n_txns, &plan))
     return PIPE_TXN_FAILED;
   n_sent = plan_statements (&plan, sent);
+  if (!still_connected (c))
+    return pipeline_lost (c, error, "checking the connection");
   if (PQsetnonblocking (c->pg, 1) != 0 || PQenterPipelineMode (c->pg) != 1)
     return pipeline_lost (c, error, "entering pipeline mode");
-
-  /* first round trip: BEGIN, the statements, sync */
   if (!send_group (c, sent, n_sent, deadline))
-    return pipeline_lost (c, error, "sending the group");
-  {
-    g_autoptr(PGresult) res = query_result (c, deadline);
-    if (!result_ok (res))
-      {
-        outcome = pipe_failure (set_error (c, res, error, "BEGIN"));
-        if (outcome == PIPE_TXN_FAILED)
-          outcome = PIPE_FAILED;
-      }
-  }
+    {
+      c->broken = TRUE;
+      set_error (c, NULL, error, "sending the group");
+      return PIPE_FAILED;
+    }
   for (guint i = 0; i < n_sent; i++)
     {
       g_autoptr(PGresult) res = query_result (c, deadline);
 
       if (c->broken)
-        return pipeline_lost (c, error, "reading the answers");
+        break;
       if (outcome != PIPE_OK)
         continue; /* PGRES_PIPELINE_ABORTED after the first failure */
       if (!result_ok (res))
@@ -1243,47 +1246,41 @@ pipeline_group (PgConn *c, ArbStoreTxn **txns, guint n_txns, GError **error)
           if (outcome != PIPE_TXN_FAILED)
             g_propagate_error (error, g_steal_pointer (&local));
         }
-      else if (sent[i].rows > 0 && (guint) atoi (PQcmdTuples (res)) != sent[i].rows)
-        outcome = PIPE_TXN_FAILED; /* an UPDATE found no assessment */
       else if (sent[i].prune != NULL)
         sent[i].prune->deleted = g_ascii_strtoll (PQcmdTuples (res), NULL, 10);
     }
-  if (!expect_sync (c, deadline))
-    return pipeline_lost (c, error, "reading the answers");
-  if (outcome != PIPE_OK)
+  if (!c->broken)
     {
-      abandon_pipeline (c);
-      if (c->broken && outcome != PIPE_FAILED)
-        return pipeline_lost (c, error, "rolling back");
-      return outcome;
+      /* the commit at the Sync can fail too (a serialization failure in
+       * CockroachDB): then an error comes before the Sync's answer */
+      g_autoptr(PGresult) res = next_result (c, deadline);
+      if (res != NULL && PQresultStatus (res) != PGRES_PIPELINE_SYNC)
+        {
+          if (outcome == PIPE_OK)
+            {
+              FailKind kind = set_error (c, res, error, "COMMIT");
+              outcome = kind == FAIL_RETRY ? PIPE_RETRY : PIPE_FAILED;
+            }
+          g_clear_pointer (&res, PQclear);
+          expect_sync (c, deadline);
+        }
+      else if (res == NULL)
+        c->broken = TRUE;
     }
-
-  /* second round trip: COMMIT. From here on a lost connection leaves the
-   * outcome unknown: the group fails and is not run again */
-  if (!PQsendQueryParams (c->pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) || !PQpipelineSync (c->pg)
-      || !flush_all (c, deadline))
+  /* a statement failed because the server is going away: nothing was
+   * committed, and the group may go again on a new connection */
+  if (outcome == PIPE_LOST)
+    return pipeline_lost (c, error, "the server closed the connection");
+  if (c->broken)
     {
-      c->broken = TRUE;
-      set_error (c, NULL, error, "COMMIT");
+      /* sent and lost: committed or not, nobody knows */
+      g_clear_error (error);
+      set_error (c, NULL, error, "reading the answers");
       return PIPE_FAILED;
     }
-  {
-    g_autoptr(PGresult) res = query_result (c, deadline);
-    if (!result_ok (res))
-      {
-        FailKind kind = set_error (c, res, error, "COMMIT");
-        outcome = kind == FAIL_RETRY ? PIPE_RETRY : PIPE_FAILED;
-      }
-  }
-  /* a connection that breaks after COMMIT answered leaves the outcome as it
-   * is; the next group reconnects */
-  if (expect_sync (c, deadline))
-    {
-      if (outcome == PIPE_OK)
-        leave_pipeline (c);
-      else
-        abandon_pipeline (c);
-    }
+  /* the Sync has answered: committed or rolled back, whatever happens to
+   * the connection now (a broken one is replaced before the next group) */
+  leave_pipeline (c);
   return outcome;
 }
 
@@ -1840,6 +1837,7 @@ pg_audit_ledger (gpointer data, GError **error)
 
 const ArbStoreBackend arb_store_pg_backend = {
   .name = "postgresql",
+  .writers = 2,
   .check_target = pg_check_target,
   .connect = pg_connect,
   .disconnect = pg_disconnect,

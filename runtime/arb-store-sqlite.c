@@ -1027,6 +1027,7 @@ sqlite_audit_ledger (gpointer data, GError **error)
 
 const ArbStoreBackend arb_store_sqlite_backend = {
   .name = "sqlite",
+  .writers = 1,
   .connect = sqlite_connect,
   .disconnect = sqlite_disconnect,
   .is_broken = sqlite_is_broken,

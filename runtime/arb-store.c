@@ -16,6 +16,9 @@
 /* whole-group runs after a serialization failure or a lost connection */
 #define GROUP_RETRIES       3
 #define READER_THREADS      2
+/* writer threads, each with its connection: the ledger's, and where the
+ * backend takes a second writer (backend->writers), one for the background */
+#define MAX_WRITERS         2
 #define PARTITION_MONTHS    2
 #define MAINTENANCE_EVERY_US (G_GINT64_CONSTANT (6 * 3600) * G_USEC_PER_SEC)
 #define US_PER_DAY           (G_GINT64_CONSTANT (86400) * G_USEC_PER_SEC)
@@ -29,6 +32,22 @@ struct _ArbStoreWaiter {
 };
 
 typedef struct _ReadJob ReadJob;
+
+/* a writer thread's own. Writer 0 commits the ledger (every txn that
+ * changes an account or writes the outbox) and keeps the partitions; with
+ * two writers, writer 1 commits the background txns (outbox delivery marks
+ * and prunes, the expiry of idempotency keys), so that these never hold up
+ * an order. The ledger stays on one writer: the outbox relay reads in pos
+ * order, which is then the commit order (doc/store.md, "Writers"). */
+typedef struct {
+  ArbStore *store;
+  guint     index;
+  gboolean  takes_ledger;
+  gboolean  takes_background;
+  GThread  *thread;
+  gpointer  conn;    /* nullable: reconnect before the next group */
+  gboolean  outage;  /* logged once, and again on recovery */
+} Writer;
 /* runs on a reader thread; returns the result or NULL with @error */
 typedef gpointer (*ReadFunc) (const ArbStoreBackend *backend, gpointer conn, ReadJob *job, GError **error);
 
@@ -54,17 +73,16 @@ struct _ArbStore {
 
   GMutex                 lock;    /* guards everything down to stats */
   GCond                  cond;    /* the writer waits on it */
-  GQueue                 queue;   /* ArbStoreTxn, owned */
+  GQueue                 queue;   /* ArbStoreTxn, owned: the ledger's */
+  GQueue                 background; /* ArbStoreTxn, owned: no ledger rows */
   gboolean               quit;
   gboolean               held;
   ArbStoreStats          stats;
   ArbMetrics            *metrics; /* nullable, the host's: it outlives the store */
 
-  /* the writer thread's own */
-  GThread               *writer;
-  gpointer               wconn;   /* nullable: reconnect before the next group */
-  gboolean               outage;  /* logged once, and again on recovery */
-  gint64                 next_maintenance_us;
+  Writer                 writers[MAX_WRITERS];
+  guint                  n_writers;
+  gint64                 next_maintenance_us; /* the first writer's */
 
   GAsyncQueue           *reads;   /* ReadJob */
   GThread               *readers[READER_THREADS];
@@ -701,6 +719,53 @@ apply_migrations (ArbStore *store, gpointer conn, GPtrArray *migrations, GError 
 
 /* ---- the writer: group commit --------------------------------------------- */
 
+/* a txn that writes nothing of the ledger: delivery marks, prunes, expiry */
+static gboolean
+txn_is_background (ArbStoreTxn *txn)
+{
+  for (guint i = 0; i < txn->ops->len; i++)
+    switch (g_array_index (txn->ops, ArbStoreOp, i).kind)
+      {
+      case ARB_STORE_OP_EXPIRE_IDEMPOTENCY:
+      case ARB_STORE_OP_INSERT_DELIVERY:
+      case ARB_STORE_OP_PRUNE_OUTBOX:
+        break;
+      default:
+        return FALSE;
+      }
+  return txn->ops->len > 0;
+}
+
+static guint
+queued_locked (ArbStore *store)
+{
+  return store->queue.length + store->background.length;
+}
+
+/* with store->lock held */
+static void
+enqueue_locked (ArbStore *store, ArbStoreTxn *txn)
+{
+  txn->queued_us = g_get_monotonic_time ();
+  g_queue_push_tail (txn_is_background (txn) ? &store->background : &store->queue, txn);
+  /* every writer: the one that takes this kind may not be the one woken */
+  g_cond_broadcast (&store->cond);
+}
+
+/* with store->lock held: whether anything @w takes is queued */
+static gboolean
+own_work_locked (ArbStore *store, Writer *w)
+{
+  return (w->takes_ledger && store->queue.length > 0) || (w->takes_background && store->background.length > 0);
+}
+
+/* the same, unless the writers are held */
+static gboolean
+work_for_locked (ArbStore *store, Writer *w)
+{
+  return !store->held && own_work_locked (store, w);
+}
+
 static void
 waiter_wake (ArbStoreWaiter *w)
 {
@@ -761,26 +826,27 @@ connect_prepared (ArbStore *store, GError **error)
 }
 
 static void
-writer_drop_connection (ArbStore *store)
+writer_drop_connection (Writer *w)
 {
-  if (store->wconn != NULL)
+  if (w->conn != NULL)
     {
-      store->backend->disconnect (store->wconn);
-      store->wconn = NULL;
+      w->store->backend->disconnect (w->conn);
+      w->conn = NULL;
     }
 }
 
 static gboolean
-writer_connect (ArbStore *store, GError **error)
+writer_connect (Writer *w, GError **error)
 {
+  ArbStore *store = w->store;
   gpointer conn;
 
-  if (store->wconn != NULL)
+  if (w->conn != NULL)
     return TRUE;
   conn = connect_prepared (store, error);
   if (conn == NULL)
     return FALSE;
-  store->wconn = conn;
+  w->conn = conn;
   g_mutex_lock (&store->lock);
   store->stats.reconnects++;
   g_mutex_unlock (&store->lock);
@@ -788,8 +854,9 @@ writer_connect (ArbStore *store, GError **error)
 }
 
 static void
-run_group (ArbStore *store, ArbStoreTxn **txns, guint n)
+run_group (Writer *w, ArbStoreTxn **txns, guint n)
 {
+  ArbStore *store = w->store;
   const ArbStoreBackend *backend = store->backend;
   ArbStoreGroupResult result = ARB_STORE_GROUP_FAILED;
   g_autoptr(GError) error = NULL;
@@ -806,16 +873,16 @@ run_group (ArbStore *store, ArbStoreTxn **txns, guint n)
       for (guint i = 0; i < n; i++)
         g_clear_error (&txns[i]->error);
       g_clear_error (&error);
-      if (!writer_connect (store, &error))
+      if (!writer_connect (w, &error))
         {
           result = ARB_STORE_GROUP_FAILED;
           break;
         }
-      result = backend->commit_group (store->wconn, txns, n, &error);
+      result = backend->commit_group (w->conn, txns, n, &error);
       if (result == ARB_STORE_GROUP_COMMITTED)
         break;
-      if (result == ARB_STORE_GROUP_LOST || backend->is_broken (store->wconn))
-        writer_drop_connection (store);
+      if (result == ARB_STORE_GROUP_LOST || backend->is_broken (w->conn))
+        writer_drop_connection (w);
       if ((result == ARB_STORE_GROUP_RETRY || result == ARB_STORE_GROUP_LOST) && attempt < GROUP_RETRIES)
         {
           retries++;
@@ -831,9 +898,9 @@ run_group (ArbStore *store, ArbStoreTxn **txns, guint n)
     {
       for (guint i = 0; i < n; i++)
         failed += txns[i]->error != NULL;
-      if (store->outage)
+      if (w->outage)
         {
-          store->outage = FALSE;
+          w->outage = FALSE;
           store_log (G_LOG_LEVEL_MESSAGE, "%s: commits succeed again", store->display);
         }
     }
@@ -846,9 +913,9 @@ run_group (ArbStore *store, ArbStoreTxn **txns, guint n)
           g_set_error (&txns[i]->error, ARB_STORE_ERROR, ARB_STORE_ERROR_UNAVAILABLE, "%s: %s", store->display,
                        error != NULL ? error->message : "the store failed without a reason");
         }
-      if (!store->outage)
+      if (!w->outage)
         {
-          store->outage = TRUE;
+          w->outage = TRUE;
           store_log (G_LOG_LEVEL_WARNING, "%s: commits fail: %s", store->display,
                      error != NULL ? error->message : "no reason given");
         }
@@ -880,28 +947,32 @@ run_group (ArbStore *store, ArbStoreTxn **txns, guint n)
 }
 
 static void
-run_maintenance (ArbStore *store)
+run_maintenance (Writer *w)
 {
+  ArbStore *store = w->store;
   g_autoptr(GError) error = NULL;
 
   if (store->backend->ensure_partitions == NULL)
     return;
-  if (!writer_connect (store, &error) || !store->backend->ensure_partitions (store->wconn, PARTITION_MONTHS, &error))
+  if (!writer_connect (w, &error) || !store->backend->ensure_partitions (w->conn, PARTITION_MONTHS, &error))
     {
       /* not fatal: rows land in the default partition meanwhile, and move
        * when their partition is made */
       store_log (G_LOG_LEVEL_WARNING, "%s: creating partitions ahead: %s", store->display, error->message);
-      if (store->wconn != NULL && store->backend->is_broken (store->wconn))
-        writer_drop_connection (store);
+      if (w->conn != NULL && store->backend->is_broken (w->conn))
+        writer_drop_connection (w);
     }
 }
 
 static gpointer
 writer_main (gpointer data)
 {
-  ArbStore *store = data;
+  Writer *w = data;
+  ArbStore *store = w->store;
   g_autoptr(GMainContext) own = g_main_context_new ();
   ArbStoreTxn **group = g_new (ArbStoreTxn *, GROUP_CAP);
+  /* the first writer keeps the partitions; the others only wait for work */
+  gboolean maintainer = w->index == 0;
 
   g_main_context_push_thread_default (own);
   for (;;)
@@ -910,32 +981,45 @@ writer_main (gpointer data)
       guint n = 0;
 
       g_mutex_lock (&store->lock);
-      while (!store->quit && (store->queue.length == 0 || store->held))
-        if (!g_cond_wait_until (&store->cond, &store->lock, store->next_maintenance_us))
-          {
-            maintain = TRUE;
-            break;
-          }
-      if (store->quit && store->queue.length == 0)
+      while (!store->quit && !work_for_locked (store, w))
+        {
+          if (!maintainer)
+            g_cond_wait (&store->cond, &store->lock);
+          else if (!g_cond_wait_until (&store->cond, &store->lock, store->next_maintenance_us))
+            {
+              maintain = TRUE;
+              break;
+            }
+        }
+      /* at quit the queues are emptied, held or not */
+      if (store->quit && !own_work_locked (store, w))
         {
           g_mutex_unlock (&store->lock);
           break;
         }
       if (!store->held || store->quit)
-        while (n < GROUP_CAP && store->queue.length > 0)
-          group[n++] = g_queue_pop_head (&store->queue);
-      store->stats.queued = store->queue.length;
+        {
+          /* the ledger first; a writer that takes both fills up with the
+           * background */
+          if (w->takes_ledger)
+            while (n < GROUP_CAP && store->queue.length > 0)
+              group[n++] = g_queue_pop_head (&store->queue);
+          if (w->takes_background)
+            while (n < GROUP_CAP && store->background.length > 0)
+              group[n++] = g_queue_pop_head (&store->background);
+        }
+      store->stats.queued = queued_locked (store);
       g_mutex_unlock (&store->lock);
 
       if (n > 0)
-        run_group (store, group, n);
-      if (maintain || g_get_monotonic_time () >= store->next_maintenance_us)
+        run_group (w, group, n);
+      if (maintainer && (maintain || g_get_monotonic_time () >= store->next_maintenance_us))
         {
           store->next_maintenance_us = g_get_monotonic_time () + MAINTENANCE_EVERY_US;
-          run_maintenance (store);
+          run_maintenance (w);
         }
     }
-  writer_drop_connection (store);
+  writer_drop_connection (w);
   g_main_context_pop_thread_default (own);
   g_free (group);
   return NULL;
@@ -1101,14 +1185,13 @@ arb_store_free (ArbStore *store)
 {
   if (store == NULL)
     return;
-  if (store->writer != NULL)
-    {
-      g_mutex_lock (&store->lock);
-      store->quit = TRUE;
-      g_cond_signal (&store->cond);
-      g_mutex_unlock (&store->lock);
-      g_thread_join (store->writer);
-    }
+  g_mutex_lock (&store->lock);
+  store->quit = TRUE;
+  g_cond_broadcast (&store->cond);
+  g_mutex_unlock (&store->lock);
+  for (guint i = 0; i < MAX_WRITERS; i++)
+    if (store->writers[i].thread != NULL)
+      g_thread_join (store->writers[i].thread);
   if (store->reads != NULL)
     {
       for (guint i = 0; i < READER_THREADS; i++)
@@ -1122,8 +1205,10 @@ arb_store_free (ArbStore *store)
   for (guint i = 0; i < READER_THREADS; i++)
     if (store->rconns[i] != NULL)
       store->backend->disconnect (store->rconns[i]);
-  writer_drop_connection (store);
+  for (guint i = 0; i < MAX_WRITERS; i++)
+    writer_drop_connection (&store->writers[i]);
   g_queue_clear_full (&store->queue, (GDestroyNotify) arb_store_txn_free);
+  g_queue_clear_full (&store->background, (GDestroyNotify) arb_store_txn_free);
   g_mutex_clear (&store->lock);
   g_cond_clear (&store->cond);
   g_free (store->target);
@@ -1140,26 +1225,44 @@ arb_store_open (const char *uri, const char *base_dir, const char *migrations_di
   g_mutex_init (&store->lock);
   g_cond_init (&store->cond);
   g_queue_init (&store->queue);
+  g_queue_init (&store->background);
   if (!parse_uri (store, uri, base_dir, error))
     return NULL;
   migrations = load_migrations (migrations_dir, store->backend->name, error);
   if (migrations == NULL)
     return NULL;
 
-  store->wconn = store->backend->connect (store->target, error);
-  if (store->wconn == NULL)
+  store->n_writers = CLAMP (store->backend->writers, 1, MAX_WRITERS);
+  for (guint i = 0; i < MAX_WRITERS; i++)
+    {
+      store->writers[i].store = store;
+      store->writers[i].index = i;
+      store->writers[i].takes_ledger = i == 0;
+      store->writers[i].takes_background = i == store->n_writers - 1;
+    }
+  store->writers[0].conn = store->backend->connect (store->target, error);
+  if (store->writers[0].conn == NULL)
     {
       g_prefix_error (error, "%s: ", store->display);
       return NULL;
     }
-  if (!apply_migrations (store, store->wconn, migrations, error))
+  if (!apply_migrations (store, store->writers[0].conn, migrations, error))
     return NULL;
   if ((store->backend->ensure_partitions != NULL
-       && !store->backend->ensure_partitions (store->wconn, PARTITION_MONTHS, error))
-      || !store->backend->prepare (store->wconn, error))
+       && !store->backend->ensure_partitions (store->writers[0].conn, PARTITION_MONTHS, error))
+      || !store->backend->prepare (store->writers[0].conn, error))
     {
       g_prefix_error (error, "%s: ", store->display);
       return NULL;
+    }
+  for (guint i = 1; i < store->n_writers; i++)
+    {
+      store->writers[i].conn = connect_prepared (store, error);
+      if (store->writers[i].conn == NULL)
+        {
+          g_prefix_error (error, "%s: ", store->display);
+          return NULL;
+        }
     }
   for (guint i = 0; i < READER_THREADS; i++)
     {
@@ -1172,7 +1275,8 @@ arb_store_open (const char *uri, const char *base_dir, const char *migrations_di
     }
 
   store->next_maintenance_us = g_get_monotonic_time () + MAINTENANCE_EVERY_US;
-  store->writer = g_thread_new ("arb-store-writer", writer_main, store);
+  for (guint i = 0; i < store->n_writers; i++)
+    store->writers[i].thread = g_thread_new ("arb-store-writer", writer_main, &store->writers[i]);
   store->reads = g_async_queue_new ();
   for (guint i = 0; i < READER_THREADS; i++)
     {
@@ -1207,7 +1311,7 @@ arb_store_get_stats (ArbStore *store, ArbStoreStats *out)
 {
   g_mutex_lock (&store->lock);
   *out = store->stats;
-  out->queued = store->queue.length;
+  out->queued = queued_locked (store);
   g_mutex_unlock (&store->lock);
 }
 
@@ -1216,7 +1320,7 @@ arb_store_hold_writer (ArbStore *store, gboolean hold)
 {
   g_mutex_lock (&store->lock);
   store->held = hold;
-  g_cond_signal (&store->cond);
+  g_cond_broadcast (&store->cond);
   g_mutex_unlock (&store->lock);
 }
 
@@ -1274,7 +1378,7 @@ arb_store_commit_async (ArbStore *store, ArbStoreTxn *txn, ArbStoreDoneFunc done
   txn->context = g_main_context_ref_thread_default ();
 
   g_mutex_lock (&store->lock);
-  if (store->queue.length >= QUEUE_CAP)
+  if (queued_locked (store) >= QUEUE_CAP)
     {
       store->stats.txns_failed++;
       g_mutex_unlock (&store->lock);
@@ -1293,9 +1397,7 @@ arb_store_commit_async (ArbStore *store, ArbStoreTxn *txn, ArbStoreDoneFunc done
         }
       return;
     }
-  txn->queued_us = g_get_monotonic_time ();
-  g_queue_push_tail (&store->queue, txn);
-  g_cond_signal (&store->cond);
+  enqueue_locked (store, txn);
   g_mutex_unlock (&store->lock);
 }
 
@@ -1317,9 +1419,7 @@ arb_store_commit_sync (ArbStore *store, ArbStoreTxn *txn, GError **error)
   g_cond_init (&waiter.cond);
   txn->waiter = &waiter;
   g_mutex_lock (&store->lock);
-  txn->queued_us = g_get_monotonic_time ();
-  g_queue_push_tail (&store->queue, txn);
-  g_cond_signal (&store->cond);
+  enqueue_locked (store, txn);
   g_mutex_unlock (&store->lock);
   waiter_wait (&waiter);
   g_mutex_clear (&waiter.lock);
@@ -1449,9 +1549,7 @@ arb_store_prune_outbox_sync (ArbStore *store, gint64 before_us, const char *cons
   g_cond_init (&waiter.cond);
   txn->waiter = &waiter;
   g_mutex_lock (&store->lock);
-  txn->queued_us = g_get_monotonic_time ();
-  g_queue_push_tail (&store->queue, txn);
-  g_cond_signal (&store->cond);
+  enqueue_locked (store, txn);
   g_mutex_unlock (&store->lock);
   waiter_wait (&waiter);
   g_mutex_clear (&waiter.lock);

@@ -1759,6 +1759,107 @@ test_pg_serialization_retry (Fixture *f, gconstpointer data)
   g_assert_cmpint (raw_count (f, "SELECT count(*) FROM orders"), ==, 1);
 }
 
+/* a connection of the test's own, outside the store */
+static PGconn *
+raw_connect (Fixture *f)
+{
+  PGconn *conn = PQconnectdb (f->uri);
+  g_assert_cmpint (PQstatus (conn), ==, CONNECTION_OK);
+  return conn;
+}
+
+static void
+raw_exec (PGconn *conn, const char *sql)
+{
+  PGresult *res = PQexec (conn, sql);
+  if (PQresultStatus (res) != PGRES_COMMAND_OK && PQresultStatus (res) != PGRES_TUPLES_OK)
+    g_error ("%s: %s", sql, PQresultErrorMessage (res));
+  PQclear (res);
+}
+
+/* iterates until @counter reaches @target or @ms pass; whether it did */
+static gboolean
+iterate_for (const guint *counter, guint target, guint ms)
+{
+  gint64 deadline = g_get_monotonic_time () + ms * 1000;
+  GSource *tick = g_timeout_source_new (10);
+
+  g_source_set_callback (tick, wake_up, NULL, NULL);
+  g_source_attach (tick, g_main_context_get_thread_default ());
+  while (*counter < target && g_get_monotonic_time () < deadline)
+    g_main_context_iteration (g_main_context_get_thread_default (), TRUE);
+  g_source_destroy (tick);
+  g_source_unref (tick);
+  return *counter >= target;
+}
+
+/* Delivery marks commit on a writer of their own: a mark that waits on a
+ * lock does not hold up the ledger. With one writer, the order below would
+ * queue behind the mark until the lock goes. */
+static void
+test_pg_background_writer (Fixture *f, gconstpointer data)
+{
+  gint64 t = now_us ();
+  Waits marks = { 0 }, orders = { 0 };
+  PGconn *locker;
+  ArbStoreTxn *mark;
+
+  fixture_open (f);
+  seed_assessment (f, "a-1", t);
+  commit_ok (f, order_txn ("a-1", 0, 1, t));
+
+  locker = raw_connect (f);
+  raw_exec (locker, "BEGIN; LOCK TABLE outbox_delivery IN EXCLUSIVE MODE");
+  mark = arb_store_txn_new ();
+  arb_store_txn_insert_delivery (mark, "e-a-1-0", "sink:a", t);
+  commit_async (f, mark, &marks, 0);
+  /* the mark is in the server, waiting for the lock */
+  g_assert_false (iterate_for (&marks.done, 1, 300));
+
+  for (guint i = 1; i <= 3; i++)
+    commit_async (f, order_txn ("a-1", i, 1 + i, t), &orders, i);
+  g_assert_true (iterate_for (&orders.done, 3, 10000));
+  g_assert_cmpuint (orders.failed, ==, 0);
+  g_assert_cmpuint (marks.done, ==, 0);
+  g_assert_cmpint (raw_count (f, "SELECT count(*) FROM orders"), ==, 4);
+
+  raw_exec (locker, "COMMIT");
+  PQfinish (locker);
+  iterate_until (&marks.done, 1);
+  g_assert_cmpuint (marks.failed, ==, 0);
+  g_assert_cmpint (raw_count (f, "SELECT count(*) FROM outbox_delivery"), ==, 1);
+}
+
+/* A group commits in one round trip, so a group sent on a connection that
+ * turns out lost has an unknown outcome and fails. A connection the server
+ * closed while the writer was idle (here: idle_session_timeout, which says
+ * 57P05 and closes; a group that read that answer would fail) is found before anything is sent: the next commit
+ * reconnects and goes through. */
+static void
+test_pg_idle_connection_closed (Fixture *f, gconstpointer data)
+{
+  gint64 t = now_us ();
+  ArbStoreStats before, after;
+  PGconn *admin;
+
+  /* the store's sessions end after 300 ms idle */
+  admin = raw_connect (f);
+  raw_exec (admin, "DO $$ BEGIN EXECUTE format ('ALTER DATABASE %I SET idle_session_timeout = %L', "
+                   "current_database (), '300ms'); END $$");
+  PQfinish (admin);
+  fixture_open (f);
+  seed_assessment (f, "a-1", t);
+  commit_ok (f, order_txn ("a-1", 0, 1, t));
+  arb_store_get_stats (f->store, &before);
+  g_usleep (1000 * 1000);
+
+  commit_ok (f, order_txn ("a-1", 1, 2, t));
+  arb_store_get_stats (f->store, &after);
+  g_assert_cmpuint (after.groups_failed, ==, before.groups_failed);
+  g_assert_cmpuint (after.reconnects, >, before.reconnects);
+  g_assert_cmpint (raw_count (f, "SELECT count(*) FROM orders"), ==, 2);
+}
+
 /* ---- perf (-m perf) ------------------------------------------------------ */
 
 static void
@@ -1888,6 +1989,8 @@ main (int argc, char **argv)
   add ("postgresql", "partitions", test_pg_partitions);
   add ("postgresql", "serialization-retry", test_pg_serialization_retry);
   add ("postgresql", "dead-database", test_pg_dead_database);
+  add ("postgresql", "background-writer", test_pg_background_writer);
+  add ("postgresql", "idle-connection-closed", test_pg_idle_connection_closed);
 
   rc = g_test_run ();
   g_clear_pointer (&pg_server, arb_test_pg_free);
