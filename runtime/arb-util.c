@@ -129,7 +129,28 @@ arb_closest_word (const char *word, const char *const *candidates)
 char *
 arb_uuid_new (void)
 {
-  return g_uuid_string_random ();
+  /* what g_uuid_string_random() makes (a version 4 UUID from GLib's
+   * generator, lower-case), without its printf: an order takes six */
+  static const char hex[] = "0123456789abcdef";
+  guint8 bytes[16];
+  char *out = g_malloc (37), *p = out;
+
+  for (guint i = 0; i < 16; i += 4)
+    {
+      guint32 r = g_random_int ();
+      memcpy (bytes + i, &r, 4);
+    }
+  bytes[6] = (guint8) ((bytes[6] & 0x0f) | 0x40); /* version 4 */
+  bytes[8] = (guint8) ((bytes[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+  for (guint i = 0; i < 16; i++)
+    {
+      if (i == 4 || i == 6 || i == 8 || i == 10)
+        *p++ = '-';
+      *p++ = hex[bytes[i] >> 4];
+      *p++ = hex[bytes[i] & 0x0f];
+    }
+  *p = '\0';
+  return out;
 }
 
 /* days since 1970-01-01 of a proleptic Gregorian date, and back (H. Hinnant) */

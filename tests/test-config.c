@@ -665,6 +665,33 @@ test_check_config_cli (Fixture *fx, gconstpointer data)
   g_assert_cmpstr (out, ==, summary);
 }
 
+/* version 4, RFC 4122 variant, lower-case, and different every time */
+static void
+test_uuid (void)
+{
+  g_autoptr(GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  guint variants[4] = { 0 };
+
+  for (guint i = 0; i < 4000; i++)
+    {
+      char *id = arb_uuid_new ();
+      const char *v;
+
+      g_assert_true (g_uuid_string_is_valid (id));
+      g_assert_cmpuint (strlen (id), ==, 36);
+      g_assert_cmpint (id[14], ==, '4');
+      v = strchr ("89ab", id[19]);
+      g_assert_nonnull (v);
+      variants[v - "89ab"]++;
+      for (const char *c = id; *c != '\0'; c++)
+        g_assert_true (*c == '-' || g_ascii_isdigit (*c) || (*c >= 'a' && *c <= 'f'));
+      g_assert_true (g_hash_table_add (seen, id));
+    }
+  /* the two random bits of the variant nibble are random */
+  for (guint i = 0; i < 4; i++)
+    g_assert_cmpuint (variants[i], >, 700);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -709,6 +736,7 @@ main (int argc, char **argv)
 #undef ADD
   g_test_add_func ("/config/secret-inline", test_secret_inline);
   g_test_add_func ("/util/parse-duration", test_parse_duration);
+  g_test_add_func ("/util/uuid", test_uuid);
   g_test_add_func ("/util/parse-listen", test_parse_listen);
 
   return g_test_run ();
