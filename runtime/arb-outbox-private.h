@@ -49,6 +49,9 @@ ArbOutbox *arb_relay_get_outbox (ArbRelay *relay);
  * with an outbox, its cursors read them from the store; without one (a
  * host that never started the store), they are published at once */
 void       arb_relay_ledger_committed (ArbRelay *relay, GPtrArray *rows, const char *correlation_id);
+/* a ledger transaction failed: with several ledger writers, rows of other
+ * groups held back behind it (arb_store_outbox_visible_pos) may be read now */
+void       arb_relay_ledger_failed (ArbRelay *relay);
 /* hands a ledger event from the outbox to @inst's queue; never dropped (the
  * outbox bounds what is outstanding). FALSE when the queue is closing. */
 gboolean   arb_relay_push_ledger (ArbRelay *relay, ArbInstance *inst, ArbEvent *event);

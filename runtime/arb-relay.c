@@ -353,6 +353,13 @@ arb_relay_ledger_committed (ArbRelay *relay, GPtrArray *rows, const char *correl
     }
 }
 
+void
+arb_relay_ledger_failed (ArbRelay *relay)
+{
+  if (relay->outbox != NULL)
+    arb_outbox_notify (relay->outbox);
+}
+
 gboolean
 arb_relay_push_ledger (ArbRelay *relay, ArbInstance *inst, ArbEvent *event)
 {

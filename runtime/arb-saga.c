@@ -434,6 +434,7 @@ batch_done (const GError *error, gpointer data)
       g_autoptr(GError) e = g_error_new (ARB_TRADING_ERROR, ARB_TRADING_ERROR_STORE,
                                          "the ledger could not be written (%s); nothing was changed",
                                          error->message);
+      arb_relay_ledger_failed (saga->host->relay);
       for (guint i = batch->runs->len; i > 0; i--)
         undo (g_ptr_array_index (batch->runs, i - 1));
       for (guint i = 0; i < batch->runs->len; i++)
@@ -941,6 +942,7 @@ create_done (const GError *error, gpointer data)
                                          "the assessment could not be written (%s)", error->message);
       ArbSagaDoneFunc done = run->done;
       gpointer d = run->data;
+      arb_relay_ledger_failed (run->saga->host->relay);
       /* nothing was in memory yet */
       saga_run_free (run);
       done (NULL, e, d);

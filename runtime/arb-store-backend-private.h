@@ -48,6 +48,8 @@ typedef struct {
 
 typedef struct {
   ArbStoreOpKind kind;
+  /* INSERT_OUTBOX: the pos the store gave the row; 0: the database's */
+  gint64         pos;
   union {
     ArbAssessmentRow  *assessment;  /* owned */
     ArbOrderRow       *order;       /* owned */
@@ -98,9 +100,13 @@ typedef struct {
 
 typedef struct {
   const char *name; /* "sqlite", "postgresql" */
-  /* writer connections, each committing groups of its own: 1 where the
-   * database takes one writer at a time (SQLite) */
-  guint       writers;
+  /* writer connections committing the ledger, each its own groups: 1 where
+   * the database takes one writer at a time (SQLite). More than one needs
+   * reserve_pos: the outbox rows then carry a pos the store gives them */
+  guint       ledger_writers;
+  /* one more writer connection for the background txns (delivery marks,
+   * prunes, expiry); FALSE: the ledger writer takes those too */
+  gboolean    background_writer;
 
   /* URI errors (ARB_STORE_ERROR_URI) before anything connects; NULL: none */
   gboolean (*check_target) (const char *target, const char *display, GError **error);
@@ -130,6 +136,9 @@ typedef struct {
   /* group commit: one database transaction; sets txn->error (CONFLICT) on
    * the txns that failed alone; @error says why a non-COMMITTED group failed */
   ArbStoreGroupResult (*commit_group) (gpointer conn, ArbStoreTxn **txns, guint n_txns, GError **error);
+  /* @n fresh outbox positions, increasing, unique in the database (also
+   * across hosts); NULL or FALSE: the database assigns pos itself */
+  gboolean (*reserve_pos) (gpointer conn, guint n, gint64 *out, GError **error);
 
   gboolean   (*load) (gpointer conn, const ArbStoreLoadFuncs *funcs, gint64 idempotency_since_us, gpointer data,
                       GError **error);
@@ -141,7 +150,8 @@ typedef struct {
   GPtrArray *(*audit_ledger) (gpointer conn, GError **error);
   /* the relay's reads (arb-outbox.c): (element-type ArbOutboxEntry) and
    * (element-type ArbOutboxBacklog) */
-  GPtrArray *(*outbox_pending_for_sink) (gpointer conn, const char *sink, gint64 after_pos, guint limit,
+  /* rows with after_pos < pos <= upto_pos */
+  GPtrArray *(*outbox_pending_for_sink) (gpointer conn, const char *sink, gint64 after_pos, gint64 upto_pos, guint limit,
                                          GError **error);
   GPtrArray *(*outbox_backlog) (gpointer conn, const char *sink, gint64 after_pos, GError **error);
 } ArbStoreBackend;

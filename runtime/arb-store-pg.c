@@ -33,6 +33,8 @@ typedef enum {
   ST_INSERT_TRADE,
   ST_UPSERT_POSITION,
   ST_INSERT_OUTBOX,
+  ST_INSERT_OUTBOX_POS,
+  ST_RESERVE_POS,
   ST_INSERT_IDEMPOTENCY,
   ST_EXPIRE_IDEMPOTENCY,
   ST_EXPIRE_IDEMPOTENCY_KEY,
@@ -56,6 +58,7 @@ typedef enum {
   ST_BATCH_INSERT_TRADE,
   ST_BATCH_UPSERT_POSITION,
   ST_BATCH_INSERT_OUTBOX,
+  ST_BATCH_INSERT_OUTBOX_POS,
   ST_BATCH_EXPIRE_IDEMPOTENCY_KEY,
   ST_BATCH_INSERT_IDEMPOTENCY,
   ST_BATCH_INSERT_DELIVERY,
@@ -105,6 +108,12 @@ static const struct {
   [ST_INSERT_OUTBOX] = { "arb_insert_outbox",
                          "INSERT INTO outbox (id, type, key, assessment_id, payload, created_at) "
                          "VALUES ($1, $2, $3, $4, $5, $6)" },
+  /* with the pos the store reserved (several ledger writers) */
+  [ST_INSERT_OUTBOX_POS] = { "arb_insert_outbox_pos",
+                             "INSERT INTO outbox (id, type, key, assessment_id, payload, created_at, pos) "
+                             "VALUES ($1, $2, $3, $4, $5, $6, $7)" },
+  [ST_RESERVE_POS] = { "arb_reserve_pos",
+                       "SELECT nextval (pg_get_serial_sequence ('outbox', 'pos')) FROM generate_series (1, $1::int)" },
   [ST_INSERT_IDEMPOTENCY] = { "arb_insert_idempotency",
                               "INSERT INTO idempotency_keys (user_id, key, request_hash, status, body, created_at) "
                               "VALUES ($1, $2, $3, $4, $5, $6)" },
@@ -157,7 +166,7 @@ static const struct {
                         "ORDER BY o.created_at LIMIT $3))" },
   [ST_OUTBOX_FOR_SINK] = { "arb_outbox_for_sink",
                            "SELECT pos, id, type, key, assessment_id, payload, created_at FROM outbox o "
-                           "WHERE o.pos > $2 AND NOT EXISTS (SELECT 1 FROM outbox_delivery d "
+                           "WHERE o.pos > $2 AND o.pos <= $4 AND NOT EXISTS (SELECT 1 FROM outbox_delivery d "
                            "WHERE d.event_id = o.id AND d.sink = $1) ORDER BY o.pos LIMIT $3" },
   [ST_OUTBOX_BACKLOG] = { "arb_outbox_backlog",
                           "SELECT type, count(*), min(created_at) FROM outbox o "
@@ -211,6 +220,10 @@ static const struct {
                                "$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[]) "
                                "WITH ORDINALITY AS u (id, type, key, assessment_id, payload, created_at, n) "
                                "ORDER BY n" },
+  [ST_BATCH_INSERT_OUTBOX_POS] = { "arb_batch_insert_outbox_pos",
+                                   "INSERT INTO outbox (id, type, key, assessment_id, payload, created_at, pos) "
+                                   "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
+                                   "$5::text[], $6::timestamptz[], $7::int8[])" },
   /* a primary-key probe per key (a nested loop over the keys, with
    * enable_seqscan off: see pg_connect) */
   [ST_BATCH_EXPIRE_IDEMPOTENCY_KEY] = { "arb_batch_expire_idempotency_key",
@@ -695,7 +708,10 @@ op_params (const ArbStoreOp *op, Params *p)
         p_text (p, r->assessment_id);
         p_text (p, r->payload);
         p_time (p, r->created_us);
-        return ST_INSERT_OUTBOX;
+        if (op->pos <= 0)
+          return ST_INSERT_OUTBOX;
+        p_int (p, op->pos);
+        return ST_INSERT_OUTBOX_POS;
       }
     case ARB_STORE_OP_INSERT_IDEMPOTENCY:
       {
@@ -913,6 +929,7 @@ typedef struct {
   gboolean       expire;
   gint64         expire_before_us;
   ArbStorePrune *prune; /* one prune a group, sent last; nullable */
+  gboolean       outbox_pos; /* the outbox rows carry the store's pos */
 } GroupPlan;
 
 static void
@@ -1056,6 +1073,12 @@ plan_group (ArbStoreTxn **txns, guint n_txns, GroupPlan *plan)
               break;
             }
           case ARB_STORE_OP_INSERT_OUTBOX:
+            /* rows with the store's pos and rows without: one statement
+             * cannot take both (it never happens: the store gives pos to
+             * all or to none) */
+            if (plan->batches[B_INSERT_OUTBOX].rows > 0 && plan->outbox_pos != (op->pos > 0))
+              return FALSE;
+            plan->outbox_pos = op->pos > 0;
             batch_add_op (&plan->batches[B_INSERT_OUTBOX], op);
             break;
           case ARB_STORE_OP_INSERT_IDEMPOTENCY:
@@ -1141,7 +1164,7 @@ plan_statements (GroupPlan *plan, Sent *out)
         }
       if (batch->rows == 0)
         continue;
-      out[n].st = batch_statement[b];
+      out[n].st = b == B_INSERT_OUTBOX && plan->outbox_pos ? ST_BATCH_INSERT_OUTBOX_POS : batch_statement[b];
       out[n].n = batch->n_cols;
       for (int i = 0; i < batch->n_cols; i++)
         out[n].values[i] = batch->cols[i]->str;
@@ -1705,6 +1728,44 @@ query_rows (PgConn *c, Statement st, int n_params, const char *const *values, Ro
   return TRUE;
 }
 
+/* @n values of the outbox's own sequence, in one statement: unique across
+ * hosts, and increasing, which is all the relay's cursor needs. Where pos is
+ * not a sequence (CockroachDB's unique_rowid()), this fails, and the store
+ * keeps one ledger writer. */
+static gboolean
+pg_reserve_pos (gpointer data, guint n, gint64 *out, GError **error)
+{
+  PgConn *c = data;
+  char count[16];
+  const char *values[1] = { count };
+  g_autoptr(PGresult) res = NULL;
+
+  g_snprintf (count, sizeof count, "%u", n);
+  res = PQexecPrepared (c->pg, statements[ST_RESERVE_POS].name, 1, values, NULL, NULL, 0);
+  if (!result_ok (res))
+    {
+      set_error (c, res, error, "reserving outbox positions");
+      return FALSE;
+    }
+  if ((guint) PQntuples (res) != n)
+    {
+      g_set_error (error, ARB_STORE_ERROR, ARB_STORE_ERROR_FAILED, "reserving outbox positions: %d rows, not %u",
+                   PQntuples (res), n);
+      return FALSE;
+    }
+  for (guint i = 0; i < n; i++)
+    {
+      out[i] = g_ascii_strtoll (PQgetvalue (res, (int) i, 0), NULL, 10);
+      if (out[i] <= 0 || (i > 0 && out[i] <= out[i - 1]))
+        {
+          g_set_error (error, ARB_STORE_ERROR, ARB_STORE_ERROR_FAILED,
+                       "reserving outbox positions: not increasing at %" G_GINT64_FORMAT, out[i]);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
 static gboolean
 pg_load (gpointer data, const ArbStoreLoadFuncs *funcs, gint64 idempotency_since_us, gpointer user_data,
          GError **error)
@@ -1807,14 +1868,16 @@ pg_outbox_pending (gpointer data, guint limit, GError **error)
 }
 
 static GPtrArray *
-pg_outbox_pending_for_sink (gpointer data, const char *sink, gint64 after_pos, guint limit, GError **error)
+pg_outbox_pending_for_sink (gpointer data, const char *sink, gint64 after_pos, gint64 upto_pos, guint limit,
+                            GError **error)
 {
-  char after[24], lim[16];
-  const char *values[3] = { sink, after, lim };
+  char after[24], upto[24], lim[16];
+  const char *values[4] = { sink, after, lim, upto };
 
   g_snprintf (after, sizeof after, "%" G_GINT64_FORMAT, after_pos);
+  g_snprintf (upto, sizeof upto, "%" G_GINT64_FORMAT, upto_pos);
   g_snprintf (lim, sizeof lim, "%u", limit);
-  return list_rows (data, ST_OUTBOX_FOR_SINK, 3, values, (RowReader) read_outbox_entry,
+  return list_rows (data, ST_OUTBOX_FOR_SINK, 4, values, (RowReader) read_outbox_entry,
                     (GDestroyNotify) arb_outbox_entry_free, error);
 }
 
@@ -1837,7 +1900,9 @@ pg_audit_ledger (gpointer data, GError **error)
 
 const ArbStoreBackend arb_store_pg_backend = {
   .name = "postgresql",
-  .writers = 2,
+  .ledger_writers = 2,
+  .background_writer = TRUE,
+  .reserve_pos = pg_reserve_pos,
   .check_target = pg_check_target,
   .connect = pg_connect,
   .disconnect = pg_disconnect,

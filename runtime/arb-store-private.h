@@ -172,6 +172,11 @@ void       arb_store_outbox_pending_for_sink_async (ArbStore *store, const char 
                                                     ArbStoreRowsFunc done, gpointer data);
 GPtrArray *arb_store_outbox_pending_for_sink_sync (ArbStore *store, const char *sink, gint64 after_pos, guint limit,
                                                    GError **error);
+/* the highest pos the relay may read up to now: with several ledger writers,
+ * below the lowest pos of a group still in flight (rows above it may commit
+ * before it does); G_MAXINT64 with one ledger writer. The reads above apply
+ * it themselves. */
+gint64     arb_store_outbox_visible_pos (ArbStore *store);
 
 /* what is still to deliver to @sink after @after_pos, one row per event
  * type: the caller keeps the types the sink subscribes to. A range scan from

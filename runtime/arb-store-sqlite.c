@@ -122,7 +122,7 @@ static const char *const statement_sql[N_STATEMENTS] = {
                       "AND NOT EXISTS (SELECT 1 FROM outbox_delivery d WHERE d.event_id = o.id AND d.sink = s.sink)) "
                       "ORDER BY o.created_at LIMIT ?3)",
   [ST_OUTBOX_FOR_SINK] = "SELECT pos, id, type, key, assessment_id, payload, created_at FROM outbox o "
-                         "WHERE o.pos > ?2 AND NOT EXISTS (SELECT 1 FROM outbox_delivery d "
+                         "WHERE o.pos > ?2 AND o.pos <= ?4 AND NOT EXISTS (SELECT 1 FROM outbox_delivery d "
                          "WHERE d.event_id = o.id AND d.sink = ?1) ORDER BY o.pos LIMIT ?3",
   [ST_OUTBOX_BACKLOG] = "SELECT type, count(*), min(created_at) FROM outbox o "
                         "WHERE o.pos > ?2 AND NOT EXISTS (SELECT 1 FROM outbox_delivery d "
@@ -967,7 +967,8 @@ read_outbox_entry (sqlite3_stmt *stmt, GError **error)
 }
 
 static GPtrArray *
-sqlite_outbox_pending_for_sink (gpointer data, const char *sink, gint64 after_pos, guint limit, GError **error)
+sqlite_outbox_pending_for_sink (gpointer data, const char *sink, gint64 after_pos, gint64 upto_pos, guint limit,
+                                GError **error)
 {
   SqliteConn *c = data;
   sqlite3_stmt *stmt = c->stmts[ST_OUTBOX_FOR_SINK];
@@ -976,6 +977,7 @@ sqlite_outbox_pending_for_sink (gpointer data, const char *sink, gint64 after_po
   bind_text (stmt, 1, sink);
   sqlite3_bind_int64 (stmt, 2, after_pos);
   sqlite3_bind_int64 (stmt, 3, limit);
+  sqlite3_bind_int64 (stmt, 4, upto_pos);
   if (!collect (c, ST_OUTBOX_FOR_SINK, read_outbox_entry, out, NULL, NULL, NULL, error))
     return NULL;
   return g_steal_pointer (&out);
@@ -1027,7 +1029,8 @@ sqlite_audit_ledger (gpointer data, GError **error)
 
 const ArbStoreBackend arb_store_sqlite_backend = {
   .name = "sqlite",
-  .writers = 1,
+  .ledger_writers = 1,
+  .background_writer = FALSE,
   .connect = sqlite_connect,
   .disconnect = sqlite_disconnect,
   .is_broken = sqlite_is_broken,

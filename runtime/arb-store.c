@@ -16,9 +16,13 @@
 /* whole-group runs after a serialization failure or a lost connection */
 #define GROUP_RETRIES       3
 #define READER_THREADS      2
-/* writer threads, each with its connection: the ledger's, and where the
- * backend takes a second writer (backend->writers), one for the background */
-#define MAX_WRITERS         2
+/* writer threads, each with its connection: the ledger's (backend->
+ * ledger_writers), and where the backend has one, the background's */
+#define MAX_WRITERS         3
+/* outbox positions reserved at once, and the stock below which a ledger
+ * writer reserves more (a group of 512 orders writes about 1,500 rows) */
+#define POS_RESERVE         4096
+#define POS_LOW             2048
 #define PARTITION_MONTHS    2
 #define MAINTENANCE_EVERY_US (G_GINT64_CONSTANT (6 * 3600) * G_USEC_PER_SEC)
 #define US_PER_DAY           (G_GINT64_CONSTANT (86400) * G_USEC_PER_SEC)
@@ -33,26 +37,29 @@ struct _ArbStoreWaiter {
 
 typedef struct _ReadJob ReadJob;
 
-/* a writer thread's own. Writer 0 commits the ledger (every txn that
- * changes an account or writes the outbox) and keeps the partitions; with
- * two writers, writer 1 commits the background txns (outbox delivery marks
- * and prunes, the expiry of idempotency keys), so that these never hold up
- * an order. The ledger stays on one writer: the outbox relay reads in pos
- * order, which is then the commit order (doc/store.md, "Writers"). */
+/* a writer thread's own. The ledger writers commit every txn that changes
+ * an account or writes the outbox; writer 0 also keeps the partitions. A
+ * background writer, where the backend has one, commits the txns that
+ * write no ledger row (outbox delivery marks and prunes, the expiry of
+ * idempotency keys), so that these never hold up an order. With several
+ * ledger writers the groups commit in any order, so the store gives each
+ * outbox row its pos when a group is formed, and the relay reads only up to
+ * the lowest pos still in flight (doc/store.md, "Writers"). */
 typedef struct {
   ArbStore *store;
   guint     index;
   gboolean  takes_ledger;
   gboolean  takes_background;
+  gint64    min_pos;  /* the lowest outbox pos of its group in flight; G_MAXINT64: none */
   GThread  *thread;
   gpointer  conn;    /* nullable: reconnect before the next group */
-  gboolean  outage;  /* logged once, and again on recovery */
 } Writer;
 /* runs on a reader thread; returns the result or NULL with @error */
 typedef gpointer (*ReadFunc) (const ArbStoreBackend *backend, gpointer conn, ReadJob *job, GError **error);
 
 struct _ReadJob {
   ReadFunc            run;      /* NULL: the reader quits */
+  ArbStore           *store;
   char               *assessment_id;
   gint64              before_seq;
   guint               limit;
@@ -82,6 +89,13 @@ struct _ArbStore {
 
   Writer                 writers[MAX_WRITERS];
   guint                  n_writers;
+  /* outbox positions (several ledger writers): reserved, not yet given */
+  gboolean               outage;  /* logged once, and again on recovery */
+  gboolean               explicit_pos;
+  GArray                *pos_stock;     /* gint64, increasing */
+  guint                  pos_head;      /* the next to give */
+  gboolean               pos_reserving; /* a writer is reserving more */
+  gint64                 pos_last;      /* the last given (or below the first) */
   gint64                 next_maintenance_us; /* the first writer's */
 
   GAsyncQueue           *reads;   /* ReadJob */
@@ -853,8 +867,9 @@ writer_connect (Writer *w, GError **error)
   return TRUE;
 }
 
+/* @prefail: the group fails with it, without going to the database */
 static void
-run_group (Writer *w, ArbStoreTxn **txns, guint n)
+run_group (Writer *w, ArbStoreTxn **txns, guint n, const GError *prefail)
 {
   ArbStore *store = w->store;
   const ArbStoreBackend *backend = store->backend;
@@ -868,7 +883,9 @@ run_group (Writer *w, ArbStoreTxn **txns, guint n)
       arb_metrics_histogram_observe (store->metrics, "arb_store_queue_wait_seconds", NULL,
                                      (gdouble) (start - txns[i]->queued_us) / G_USEC_PER_SEC);
 
-  for (guint attempt = 0;; attempt++)
+  if (prefail != NULL)
+    error = g_error_copy (prefail);
+  for (guint attempt = 0; prefail == NULL; attempt++)
     {
       for (guint i = 0; i < n; i++)
         g_clear_error (&txns[i]->error);
@@ -898,11 +915,6 @@ run_group (Writer *w, ArbStoreTxn **txns, guint n)
     {
       for (guint i = 0; i < n; i++)
         failed += txns[i]->error != NULL;
-      if (w->outage)
-        {
-          w->outage = FALSE;
-          store_log (G_LOG_LEVEL_MESSAGE, "%s: commits succeed again", store->display);
-        }
     }
   else
     {
@@ -913,15 +925,21 @@ run_group (Writer *w, ArbStoreTxn **txns, guint n)
           g_set_error (&txns[i]->error, ARB_STORE_ERROR, ARB_STORE_ERROR_UNAVAILABLE, "%s: %s", store->display,
                        error != NULL ? error->message : "the store failed without a reason");
         }
-      if (!w->outage)
-        {
-          w->outage = TRUE;
-          store_log (G_LOG_LEVEL_WARNING, "%s: commits fail: %s", store->display,
-                     error != NULL ? error->message : "no reason given");
-        }
     }
 
   g_mutex_lock (&store->lock);
+  /* an outage is logged once, whichever writer meets it, and the end of it */
+  if ((result == ARB_STORE_GROUP_COMMITTED) == store->outage)
+    {
+      store->outage = !store->outage;
+      if (store->outage)
+        store_log (G_LOG_LEVEL_WARNING, "%s: commits fail: %s", store->display,
+                   error != NULL ? error->message : "no reason given");
+      else
+        store_log (G_LOG_LEVEL_MESSAGE, "%s: commits succeed again", store->display);
+    }
+  /* committed or given up: its rows are readable, or never will be */
+  w->min_pos = G_MAXINT64;
   if (result == ARB_STORE_GROUP_COMMITTED)
     store->stats.groups++;
   else
@@ -964,6 +982,105 @@ run_maintenance (Writer *w)
     }
 }
 
+/* ---- outbox positions (several ledger writers) ---------------------------- */
+
+gint64
+arb_store_outbox_visible_pos (ArbStore *store)
+{
+  gint64 upto;
+
+  g_mutex_lock (&store->lock);
+  if (!store->explicit_pos)
+    upto = G_MAXINT64; /* one ledger writer: pos is the commit order */
+  else
+    {
+      upto = store->pos_last;
+      for (guint i = 0; i < store->n_writers; i++)
+        if (store->writers[i].min_pos != G_MAXINT64)
+          upto = MIN (upto, store->writers[i].min_pos - 1);
+    }
+  g_mutex_unlock (&store->lock);
+  return upto;
+}
+
+static guint
+pos_left_locked (ArbStore *store)
+{
+  return store->pos_stock->len - store->pos_head;
+}
+
+/* reserves more positions on @w's connection; store->lock is held on entry
+ * and exit, and dropped meanwhile */
+static void
+pos_reserve_locked (Writer *w)
+{
+  ArbStore *store = w->store;
+  gint64 *fresh = g_new (gint64, POS_RESERVE);
+  g_autoptr(GError) error = NULL;
+  gboolean ok;
+
+  store->pos_reserving = TRUE;
+  g_mutex_unlock (&store->lock);
+  ok = writer_connect (w, &error) && store->backend->reserve_pos (w->conn, POS_RESERVE, fresh, &error);
+  if (!ok && w->conn != NULL && store->backend->is_broken (w->conn))
+    writer_drop_connection (w);
+  g_mutex_lock (&store->lock);
+  if (ok)
+    {
+      /* drop what was given, keep what was not, then the new ones (which
+       * the sequence makes higher than any before) */
+      if (store->pos_head > 0)
+        {
+          g_array_remove_range (store->pos_stock, 0, store->pos_head);
+          store->pos_head = 0;
+        }
+      g_array_append_vals (store->pos_stock, fresh, POS_RESERVE);
+    }
+  else if (!store->outage)
+    store_log (G_LOG_LEVEL_WARNING, "%s: reserving outbox positions: %s", store->display, error->message);
+  store->pos_reserving = FALSE;
+  g_cond_broadcast (&store->cond);
+  g_free (fresh);
+}
+
+static guint
+txn_outbox_rows (ArbStoreTxn *txn)
+{
+  guint n = 0;
+  for (guint i = 0; i < txn->ops->len; i++)
+    n += g_array_index (txn->ops, ArbStoreOp, i).kind == ARB_STORE_OP_INSERT_OUTBOX;
+  return n;
+}
+
+/* gives the outbox rows of @group their pos, txn by txn; the txns that do
+ * not fit in what is reserved go back to the head of the queue. Returns how
+ * many txns stay in the group. */
+static guint
+pos_assign_locked (Writer *w, ArbStoreTxn **group, guint n)
+{
+  ArbStore *store = w->store;
+  guint kept = 0;
+
+  for (; kept < n; kept++)
+    {
+      ArbStoreTxn *txn = group[kept];
+      if (txn_outbox_rows (txn) > pos_left_locked (store))
+        break;
+      for (guint i = 0; i < txn->ops->len; i++)
+        {
+          ArbStoreOp *op = &g_array_index (txn->ops, ArbStoreOp, i);
+          if (op->kind != ARB_STORE_OP_INSERT_OUTBOX)
+            continue;
+          op->pos = g_array_index (store->pos_stock, gint64, store->pos_head++);
+          w->min_pos = MIN (w->min_pos, op->pos);
+          store->pos_last = op->pos;
+        }
+    }
+  for (guint i = n; i > kept; i--)
+    g_queue_push_head (&store->queue, group[i - 1]);
+  return kept;
+}
+
 static gpointer
 writer_main (gpointer data)
 {
@@ -978,6 +1095,7 @@ writer_main (gpointer data)
   for (;;)
     {
       gboolean maintain = FALSE;
+      GError *prefail = NULL;
       guint n = 0;
 
       g_mutex_lock (&store->lock);
@@ -997,6 +1115,8 @@ writer_main (gpointer data)
           g_mutex_unlock (&store->lock);
           break;
         }
+      if (w->takes_ledger && store->explicit_pos && pos_left_locked (store) < POS_LOW && !store->pos_reserving)
+        pos_reserve_locked (w);
       if (!store->held || store->quit)
         {
           /* the ledger first; a writer that takes both fills up with the
@@ -1008,11 +1128,32 @@ writer_main (gpointer data)
             while (n < GROUP_CAP && store->background.length > 0)
               group[n++] = g_queue_pop_head (&store->background);
         }
+      if (n > 0 && store->explicit_pos)
+        {
+          n = pos_assign_locked (w, group, n);
+          if (n == 0 && store->pos_reserving)
+            {
+              /* another writer is reserving: wait for it, then start over */
+              g_cond_wait (&store->cond, &store->lock);
+              g_mutex_unlock (&store->lock);
+              continue;
+            }
+          if (n == 0)
+            {
+              /* nothing reserved, and reserving failed: the first txn fails
+               * (the database is away), so that no caller waits forever */
+              group[0] = g_queue_pop_head (&store->queue);
+              prefail = g_error_new (ARB_STORE_ERROR, ARB_STORE_ERROR_UNAVAILABLE,
+                                     "%s: no outbox positions could be reserved", store->display);
+              n = 1;
+            }
+        }
       store->stats.queued = queued_locked (store);
       g_mutex_unlock (&store->lock);
 
       if (n > 0)
-        run_group (w, group, n);
+        run_group (w, group, n, prefail);
+      g_clear_error (&prefail);
       if (maintainer && (maintain || g_get_monotonic_time () >= store->next_maintenance_us))
         {
           store->next_maintenance_us = g_get_monotonic_time () + MAINTENANCE_EVERY_US;
@@ -1107,6 +1248,7 @@ read_sync (ArbStore *store, ReadJob *job, GError **error)
   g_mutex_init (&waiter.lock);
   g_cond_init (&waiter.cond);
   job->waiter = &waiter;
+  job->store = store;
   g_async_queue_push (store->reads, job);
   waiter_wait (&waiter);
   g_mutex_clear (&waiter.lock);
@@ -1151,7 +1293,10 @@ run_outbox_pending (const ArbStoreBackend *backend, gpointer conn, ReadJob *job,
 static gpointer
 run_outbox_pending_for_sink (const ArbStoreBackend *backend, gpointer conn, ReadJob *job, GError **error)
 {
-  return backend->outbox_pending_for_sink (conn, job->assessment_id, job->before_seq, job->limit, error);
+  /* taken now, before the read's snapshot: every row up to it has
+   * committed, or never will */
+  gint64 upto = arb_store_outbox_visible_pos (job->store);
+  return backend->outbox_pending_for_sink (conn, job->assessment_id, job->before_seq, upto, job->limit, error);
 }
 
 static gpointer
@@ -1209,11 +1354,53 @@ arb_store_free (ArbStore *store)
     writer_drop_connection (&store->writers[i]);
   g_queue_clear_full (&store->queue, (GDestroyNotify) arb_store_txn_free);
   g_queue_clear_full (&store->background, (GDestroyNotify) arb_store_txn_free);
+  if (store->pos_stock != NULL)
+    g_array_unref (store->pos_stock);
   g_mutex_clear (&store->lock);
   g_cond_clear (&store->cond);
   g_free (store->target);
   g_free (store->display);
   g_free (store);
+}
+
+/* how many writers, and which takes what; with several ledger writers, the
+ * first outbox positions (on writer 0's connection, which is prepared) */
+static void
+store_plan_writers (ArbStore *store)
+{
+  const ArbStoreBackend *backend = store->backend;
+  guint ledger = CLAMP (backend->ledger_writers, 1, MAX_WRITERS - 1);
+
+  if (ledger > 1)
+    {
+      gint64 *first = g_new (gint64, POS_RESERVE);
+      g_autoptr(GError) error = NULL;
+
+      if (backend->reserve_pos != NULL && backend->reserve_pos (store->writers[0].conn, POS_RESERVE, first, &error))
+        {
+          store->explicit_pos = TRUE;
+          g_array_append_vals (store->pos_stock, first, POS_RESERVE);
+          /* every row there already has a lower pos */
+          store->pos_last = first[0] - 1;
+        }
+      else
+        {
+          store_log (G_LOG_LEVEL_MESSAGE, "%s: one ledger writer (outbox positions cannot be reserved: %s)",
+                     store->display, error != NULL ? error->message : "not supported");
+          ledger = 1;
+        }
+      g_free (first);
+    }
+  store->n_writers = ledger + (backend->background_writer ? 1 : 0);
+  for (guint i = 0; i < MAX_WRITERS; i++)
+    {
+      Writer *w = &store->writers[i];
+      w->store = store;
+      w->index = i;
+      w->min_pos = G_MAXINT64;
+      w->takes_ledger = i < ledger;
+      w->takes_background = backend->background_writer ? i == ledger : i == 0;
+    }
 }
 
 ArbStore *
@@ -1232,14 +1419,9 @@ arb_store_open (const char *uri, const char *base_dir, const char *migrations_di
   if (migrations == NULL)
     return NULL;
 
-  store->n_writers = CLAMP (store->backend->writers, 1, MAX_WRITERS);
+  store->pos_stock = g_array_new (FALSE, FALSE, sizeof (gint64));
   for (guint i = 0; i < MAX_WRITERS; i++)
-    {
-      store->writers[i].store = store;
-      store->writers[i].index = i;
-      store->writers[i].takes_ledger = i == 0;
-      store->writers[i].takes_background = i == store->n_writers - 1;
-    }
+    store->writers[i].store = store;
   store->writers[0].conn = store->backend->connect (store->target, error);
   if (store->writers[0].conn == NULL)
     {
@@ -1255,6 +1437,7 @@ arb_store_open (const char *uri, const char *base_dir, const char *migrations_di
       g_prefix_error (error, "%s: ", store->display);
       return NULL;
     }
+  store_plan_writers (store);
   for (guint i = 1; i < store->n_writers; i++)
     {
       store->writers[i].conn = connect_prepared (store, error);
@@ -1437,6 +1620,7 @@ read_async (ArbStore *store, ReadJob *job, ArbStoreRowsFunc done, gpointer data)
   job->rows_done = done;
   job->done_data = data;
   job->context = g_main_context_ref_thread_default ();
+  job->store = store;
   g_async_queue_push (store->reads, job);
 }
 

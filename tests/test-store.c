@@ -1830,6 +1830,57 @@ test_pg_background_writer (Fixture *f, gconstpointer data)
   g_assert_cmpint (raw_count (f, "SELECT count(*) FROM outbox_delivery"), ==, 1);
 }
 
+/* Two ledger writers commit groups in any order, so the relay must not read
+ * past a group still in flight: a row with a higher pos that committed
+ * first stays out of reach until the lower one is settled, and then both
+ * come in pos order. (A cursor that had read the higher row would pass the
+ * lower one for good.) */
+static void
+test_pg_outbox_commit_order (Fixture *f, gconstpointer data)
+{
+  gint64 t = now_us ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) rows = NULL;
+  Waits first = { 0 }, second = { 0 };
+  PGconn *locker;
+  const ArbOutboxEntry *e1, *e2;
+
+  fixture_open (f);
+  seed_assessment (f, "a-1", t);
+  seed_assessment (f, "a-2", t);
+
+  /* the first group waits in the server: its rows refer to a-1, locked */
+  locker = raw_connect (f);
+  raw_exec (locker, "BEGIN; SELECT 1 FROM assessments WHERE id = 'a-1' FOR UPDATE");
+  commit_async (f, order_txn ("a-1", 1, 1, t), &first, 0);
+  g_assert_false (iterate_for (&first.done, 1, 300));
+
+  /* the second, formed later (a higher pos), commits on the other writer */
+  commit_async (f, order_txn ("a-2", 2, 2, t), &second, 0);
+  g_assert_true (iterate_for (&second.done, 1, 10000));
+  g_assert_cmpuint (second.failed, ==, 0);
+  g_assert_cmpint (raw_count (f, "SELECT count(*) FROM outbox WHERE id = 'e-a-2-2'"), ==, 1);
+  g_assert_cmpint (raw_count (f, "SELECT count(*) FROM outbox WHERE id = 'e-a-1-1'"), ==, 0);
+  rows = arb_store_outbox_pending_for_sink_sync (f->store, "sink:a", 0, 100, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (rows->len, ==, 0);
+  g_clear_pointer (&rows, g_ptr_array_unref);
+
+  raw_exec (locker, "COMMIT");
+  PQfinish (locker);
+  iterate_until (&first.done, 1);
+  g_assert_cmpuint (first.failed, ==, 0);
+  rows = arb_store_outbox_pending_for_sink_sync (f->store, "sink:a", 0, 100, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (rows->len, ==, 2);
+  e1 = g_ptr_array_index (rows, 0);
+  e2 = g_ptr_array_index (rows, 1);
+  g_assert_cmpstr (e1->row.id, ==, "e-a-1-1");
+  g_assert_cmpstr (e2->row.id, ==, "e-a-2-2");
+  g_assert_cmpint (e1->pos, <, e2->pos);
+  g_assert_cmpint (arb_store_outbox_visible_pos (f->store), >=, e2->pos);
+}
+
 /* A group commits in one round trip, so a group sent on a connection that
  * turns out lost has an unknown outcome and fails. A connection the server
  * closed while the writer was idle (here: idle_session_timeout, which says
@@ -1990,6 +2041,7 @@ main (int argc, char **argv)
   add ("postgresql", "serialization-retry", test_pg_serialization_retry);
   add ("postgresql", "dead-database", test_pg_dead_database);
   add ("postgresql", "background-writer", test_pg_background_writer);
+  add ("postgresql", "outbox-commit-order", test_pg_outbox_commit_order);
   add ("postgresql", "idle-connection-closed", test_pg_idle_connection_closed);
 
   rc = g_test_run ();
