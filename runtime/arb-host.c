@@ -31,6 +31,9 @@ static const ArbConfigKey runtime_schema[] = {
     "how long SIGTERM waits for sinks to drain before stopping them" },
   { "store", ARB_CFG_STRING, 0, "sqlite:arbiter.db", 0, 0, NULL,
     "the ledger: sqlite:PATH (relative to state_dir) or postgresql://user@host:port/db" },
+  { "store_ledger_writers", ARB_CFG_INT, 0, "1", 1, 4, NULL,
+    "PostgreSQL: connections that commit the ledger in parallel, each its own groups (doc/store.md, \"Writers\"); "
+    "SQLite takes 1" },
   { "migrations_dir", ARB_CFG_PATH, 0, NULL, 0, 0, NULL,
     "folder of the SQL migrations (default: data/migrations of the source tree, else the installed copy)" },
   { "outbox_retention", ARB_CFG_DURATION, 0, "24h", 0, G_GINT64_CONSTANT (90) * 24 * 3600 * 1000, NULL,
@@ -481,7 +484,8 @@ arb_host_open_store (ArbHost *host, GError **error)
                    g_strerror (saved));
       return FALSE;
     }
-  host->store = arb_store_open (uri, host->state_dir, dir, error);
+  host->store = arb_store_open_full (uri, host->state_dir, dir,
+                                     (guint) arb_config_values_get_int (host->runtime, "store_ledger_writers"), error);
   if (host->store == NULL)
     {
       g_prefix_error (error, "[runtime] store: ");

@@ -100,10 +100,11 @@ typedef struct {
 
 typedef struct {
   const char *name; /* "sqlite", "postgresql" */
-  /* writer connections committing the ledger, each its own groups: 1 where
-   * the database takes one writer at a time (SQLite). More than one needs
-   * reserve_pos: the outbox rows then carry a pos the store gives them */
-  guint       ledger_writers;
+  /* the most writer connections that may commit the ledger, each its own
+   * groups: 1 where the database takes one writer at a time (SQLite). More
+   * than one needs reserve_pos: the outbox rows then carry a pos the store
+   * gives them */
+  guint       max_ledger_writers;
   /* one more writer connection for the background txns (delivery marks,
    * prunes, expiry); FALSE: the ledger writer takes those too */
   gboolean    background_writer;

@@ -1900,7 +1900,7 @@ pg_audit_ledger (gpointer data, GError **error)
 
 const ArbStoreBackend arb_store_pg_backend = {
   .name = "postgresql",
-  .ledger_writers = 2,
+  .max_ledger_writers = 4,
   .background_writer = TRUE,
   .reserve_pos = pg_reserve_pos,
   .check_target = pg_check_target,

@@ -37,6 +37,11 @@ typedef struct _ArbStoreTxn ArbStoreTxn;
  * (also "postgres://"); applies the migrations in @migrations_dir
  * (data/migrations: sqlite/NNN_name.sql and postgresql/NNN_name.sql) */
 ArbStore   *arb_store_open (const char *uri, const char *base_dir, const char *migrations_dir, GError **error);
+/* the same, with @ledger_writers connections committing the ledger (1 to 4;
+ * SQLite takes 1): more commit in parallel, at the price of smaller groups
+ * (doc/store.md, "Writers") */
+ArbStore   *arb_store_open_full (const char *uri, const char *base_dir, const char *migrations_dir,
+                                 guint ledger_writers, GError **error);
 void        arb_store_free (ArbStore *store);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArbStore, arb_store_free)
 /* "sqlite" or "postgresql" */

@@ -1029,7 +1029,7 @@ sqlite_audit_ledger (gpointer data, GError **error)
 
 const ArbStoreBackend arb_store_sqlite_backend = {
   .name = "sqlite",
-  .ledger_writers = 1,
+  .max_ledger_writers = 1,
   .background_writer = FALSE,
   .connect = sqlite_connect,
   .disconnect = sqlite_disconnect,

@@ -16,9 +16,11 @@
 /* whole-group runs after a serialization failure or a lost connection */
 #define GROUP_RETRIES       3
 #define READER_THREADS      2
-/* writer threads, each with its connection: the ledger's (backend->
- * ledger_writers), and where the backend has one, the background's */
-#define MAX_WRITERS         3
+/* writer threads, each with its connection: the ledger's (1 unless
+ * arb_store_open_full() asks for more, up to backend->max_ledger_writers),
+ * and where the backend has one, the background's */
+#define MAX_LEDGER_WRITERS  4
+#define MAX_WRITERS         (MAX_LEDGER_WRITERS + 1)
 /* outbox positions reserved at once, and the stock below which a ledger
  * writer reserves more (a group of 512 orders writes about 1,500 rows) */
 #define POS_RESERVE         4096
@@ -1366,10 +1368,9 @@ arb_store_free (ArbStore *store)
 /* how many writers, and which takes what; with several ledger writers, the
  * first outbox positions (on writer 0's connection, which is prepared) */
 static void
-store_plan_writers (ArbStore *store)
+store_plan_writers (ArbStore *store, guint ledger)
 {
   const ArbStoreBackend *backend = store->backend;
-  guint ledger = CLAMP (backend->ledger_writers, 1, MAX_WRITERS - 1);
 
   if (ledger > 1)
     {
@@ -1406,6 +1407,13 @@ store_plan_writers (ArbStore *store)
 ArbStore *
 arb_store_open (const char *uri, const char *base_dir, const char *migrations_dir, GError **error)
 {
+  return arb_store_open_full (uri, base_dir, migrations_dir, 1, error);
+}
+
+ArbStore *
+arb_store_open_full (const char *uri, const char *base_dir, const char *migrations_dir, guint ledger_writers,
+                     GError **error)
+{
   g_autoptr(ArbStore) store = g_new0 (ArbStore, 1);
   g_autoptr(GPtrArray) migrations = NULL;
 
@@ -1415,6 +1423,14 @@ arb_store_open (const char *uri, const char *base_dir, const char *migrations_di
   g_queue_init (&store->background);
   if (!parse_uri (store, uri, base_dir, error))
     return NULL;
+  if (ledger_writers < 1 || ledger_writers > MIN (store->backend->max_ledger_writers, MAX_LEDGER_WRITERS))
+    {
+      g_set_error (error, ARB_STORE_ERROR, ARB_STORE_ERROR_URI,
+                   "%s: %u ledger writers asked (store_ledger_writers): %s takes 1 to %u",
+                   store->display, ledger_writers, store->backend->name,
+                   MIN (store->backend->max_ledger_writers, MAX_LEDGER_WRITERS));
+      return NULL;
+    }
   migrations = load_migrations (migrations_dir, store->backend->name, error);
   if (migrations == NULL)
     return NULL;
@@ -1437,7 +1453,7 @@ arb_store_open (const char *uri, const char *base_dir, const char *migrations_di
       g_prefix_error (error, "%s: ", store->display);
       return NULL;
     }
-  store_plan_writers (store);
+  store_plan_writers (store, ledger_writers);
   for (guint i = 1; i < store->n_writers; i++)
     {
       store->writers[i].conn = connect_prepared (store, error);

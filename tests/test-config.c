@@ -117,7 +117,7 @@ assert_no_problem (Fixture *fx, const char *text)
 #define INGEST_E "[ingest:e]\nplugin=ingest-replay\nfiles=session-10m.jsonl\n"
 #define SINK_KEYS "plugin, required, events, queue_size, path, fsync, fsync_interval, max_line_bytes"
 #define RUNTIME_KEYS \
-  "listen, plugin_path, state_dir, log_format, log_level, shutdown_timeout, store, migrations_dir, outbox_retention"
+  "listen, plugin_path, state_dir, log_format, log_level, shutdown_timeout, store, store_ledger_writers, migrations_dir, outbox_retention"
 #define KNOWN_GROUPS "runtime, api, ingest:NAME, risk:NAME, sink:NAME, feed:NAME, program:NAME, market-class:NAME, market:NAME"
 
 /* ------------------------------------------------------------------------ */

@@ -1002,6 +1002,38 @@ test_host_restart (HostFx *fx, gconstpointer data)
 }
 
 
+/* Two ledger writers: orders of eight assessments commit on two connections
+ * in any order; the relay, reading only up to the lowest pos in flight,
+ * hands every event to the sink once, and each assessment's in order */
+static void
+test_host_pg_two_writers (HostFx *fx, gconstpointer data)
+{
+  g_auto(GStrv) ids = g_new0 (char *, 9);
+  g_autofree char *name = g_strdup_printf ("outbox_%u", ++db_counter);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *uri = arb_test_pg_create_database (pg (), name, &error);
+  g_autofree char *runtime = NULL;
+  g_autoptr(GPtrArray) all = NULL;
+  ArbStoreStats stats;
+  guint dups;
+
+  g_assert_no_error (error);
+  runtime = g_strdup_printf ("store=%s\nstore_ledger_writers=2\n", uri);
+  host_up (fx, runtime, NULL, NULL);
+  for (guint i = 0; i < 8; i++)
+    ids[i] = create_assessment (fx, "trader");
+  for (guint round = 0; round < 4; round++)
+    place_orders (fx, ids, 5);
+  all = outbox_rows (fx);
+  g_assert_cmpuint (all->len, >=, 8 * 20);
+  g_assert_true (host_wait (fx, file_has_all, all));
+  g_assert_true (host_wait (fx, all_marked, "sink:jsonl"));
+  dups = check_file (fx, all);
+  g_assert_cmpuint (dups, ==, 0);
+  arb_store_get_stats (fx->host->store, &stats);
+  g_test_message ("%u events over %" G_GUINT64_FORMAT " groups", all->len, (guint64) stats.groups);
+}
+
 /* PostgreSQL goes away while delivery rows wait to be written: they are
  * kept and written once it is back; the relay reads on after it */
 static void
@@ -1677,6 +1709,7 @@ main (int argc, char **argv)
   ADD_HOST ("/outbox/host/jsonl/restart", test_host_restart);
   ADD_HOST ("/outbox/host/jsonl/prune", test_host_prune);
   ADD_HOST ("/outbox/host/postgresql/store-away-while-marking", test_host_pg_outage);
+  ADD_HOST ("/outbox/host/postgresql/two-ledger-writers", test_host_pg_two_writers);
   if (g_test_perf ())
     ADD_HOST ("/outbox/host/perf/cpu-per-order", test_host_perf);
 #undef ADD_HOST

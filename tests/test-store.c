@@ -115,15 +115,21 @@ fixture_teardown (Fixture *f, gconstpointer data)
 }
 
 static void
-fixture_open (Fixture *f)
+fixture_open_writers (Fixture *f, guint ledger_writers)
 {
   g_autoptr(GError) error = NULL;
 
   g_assert_null (f->store);
-  f->store = arb_store_open (f->uri, f->dir, f->migrations, &error);
+  f->store = arb_store_open_full (f->uri, f->dir, f->migrations, ledger_writers, &error);
   g_assert_no_error (error);
   g_assert_nonnull (f->store);
   g_assert_cmpstr (arb_store_backend (f->store), ==, f->backend);
+}
+
+static void
+fixture_open (Fixture *f)
+{
+  fixture_open_writers (f, 1);
 }
 
 /* ---- raw SQL, straight to the database, to check what the store wrote ---- */
@@ -1496,6 +1502,28 @@ test_uri (void)
   }
 }
 
+/* the number of ledger writers: SQLite takes one, PostgreSQL up to four */
+static void
+test_ledger_writers_range (Fixture *f, gconstpointer data)
+{
+  guint max = is_pg (f) ? 4 : 1;
+  const guint bad[] = { 0, max + 1 };
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      ArbStore *store = arb_store_open_full (f->uri, f->dir, f->migrations, bad[i], &error);
+      g_assert_null (store);
+      g_assert_error (error, ARB_STORE_ERROR, ARB_STORE_ERROR_URI);
+      g_assert_nonnull (strstr (error->message, "store_ledger_writers"));
+      g_test_message ("%s", error->message);
+    }
+  /* the most it takes works, and commits */
+  fixture_open_writers (f, max);
+  seed_assessment (f, "a-1", now_us ());
+  commit_ok (f, order_txn ("a-1", 0, 1, now_us ()));
+}
+
 static void
 test_sqlite_unwritable (Fixture *f, gconstpointer data)
 {
@@ -1845,7 +1873,7 @@ test_pg_outbox_commit_order (Fixture *f, gconstpointer data)
   PGconn *locker;
   const ArbOutboxEntry *e1, *e2;
 
-  fixture_open (f);
+  fixture_open_writers (f, 2);
   seed_assessment (f, "a-1", t);
   seed_assessment (f, "a-2", t);
 
@@ -2030,6 +2058,7 @@ main (int argc, char **argv)
       add (backends[i], "pagination", test_pagination);
       add (backends[i], "caller-context", test_caller_context);
       add (backends[i], "ledger-audit", test_ledger_audit);
+      add (backends[i], "ledger-writers", test_ledger_writers_range);
       if (g_test_perf ())
         {
           add (backends[i], "perf/throughput", test_perf_throughput);
