@@ -749,8 +749,12 @@ test_roundtrip (Fixture *f, gconstpointer data)
   /* the extremes of ArbDecimal, and the smallest step */
   a->status = ARB_ASSESSMENT_FAILED;
   g_free (a->status_reason);
-  a->status_reason = g_strdup ("daily loss limit: equity 94999.99999999 <= 95000");
-  a->status_time_us = t + 1;
+  /* what an array literal would have to escape, and what a binary array
+   * must carry byte for byte: quotes, backslashes, braces, commas, NULL
+   * spelt out, spaces, non-ASCII */
+  a->status_reason = g_strdup ("daily loss limit: equity 94999.99999999 <= 95000 \\ \"q\" {a,b} NULL  é€");
+  /* a time before PostgreSQL's epoch (2000-01-01): negative there */
+  a->status_time_us = 1;
   a->balance = dec ("92233720368.54775807");
   a->equity_hwm = dec ("0.00000001");
   a->day_start_equity = dec ("-92233720368.54775808");
@@ -761,6 +765,8 @@ test_roundtrip (Fixture *f, gconstpointer data)
   o->has_stop_loss = TRUE;
   o->stop_loss = dec ("63000.5");
   o->correlation_id = g_strdup ("cid-1");
+  g_free (ev->payload);
+  ev->payload = g_strdup ("{\"id\":\"e-1\",\"note\":\"a \\\"quoted\\\" word, a \\\\ and {braces}\\n\",\"x\":\"é€\"}");
   tr->side = ARB_SIDE_SHORT;
   tr->is_buy = FALSE;
   tr->quantity = dec ("1.23456789");
