@@ -62,6 +62,7 @@ typedef enum {
   ST_BATCH_EXPIRE_IDEMPOTENCY_KEY,
   ST_BATCH_INSERT_IDEMPOTENCY,
   ST_BATCH_INSERT_DELIVERY,
+  ST_GROUP_WRITE, /* built at start: group_statement () */
   N_STATEMENTS
 } Statement;
 
@@ -81,6 +82,22 @@ typedef enum {
   "stop_loss = EXCLUDED.stop_loss, take_profit = EXCLUDED.take_profit, " \
   "close_reason = EXCLUDED.close_reason, closed_at = EXCLUDED.closed_at, " \
   "updated_at = EXCLUDED.updated_at"
+
+/* the batch UPDATE of assessments, $1-$13, on its own and inside the group
+ * statement (arb_group_write) */
+#define BATCH_UPDATE_ASSESSMENT \
+  "UPDATE assessments a SET status = u.status, status_reason = u.status_reason, " \
+  "status_at = u.status_at, starting_balance = u.starting_balance, " \
+  "balance = u.balance, equity_hwm = u.equity_hwm, " \
+  "day_start_equity = u.day_start_equity, day_start_balance = u.day_start_balance, " \
+  "day_start_at = u.day_start_at, updated_at = u.updated_at, version = u.version, " \
+  "lifecycle = u.lifecycle " \
+  "FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], " \
+  "$5::numeric[], $6::numeric[], $7::numeric[], $8::numeric[], $9::numeric[], " \
+  "$10::timestamptz[], $11::timestamptz[], $12::int8[], $13::text[]) " \
+  "AS u (id, status, status_reason, status_at, starting_balance, balance, " \
+  "equity_hwm, day_start_equity, day_start_balance, day_start_at, updated_at, " \
+  "version, lifecycle) WHERE a.id = u.id"
 
 static const struct {
   const char *name;
@@ -183,18 +200,7 @@ static const struct {
    * in the server: a division by zero (22012) aborts the group, which then
    * goes statement by statement and reports the txn */
   [ST_BATCH_UPDATE_ASSESSMENT] = { "arb_batch_update_assessment",
-                                   "WITH changed AS (UPDATE assessments a SET status = u.status, status_reason = u.status_reason, "
-                                   "status_at = u.status_at, starting_balance = u.starting_balance, "
-                                   "balance = u.balance, equity_hwm = u.equity_hwm, "
-                                   "day_start_equity = u.day_start_equity, day_start_balance = u.day_start_balance, "
-                                   "day_start_at = u.day_start_at, updated_at = u.updated_at, version = u.version, "
-                                   "lifecycle = u.lifecycle "
-                                   "FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], "
-                                   "$5::numeric[], $6::numeric[], $7::numeric[], $8::numeric[], $9::numeric[], "
-                                   "$10::timestamptz[], $11::timestamptz[], $12::int8[], $13::text[]) "
-                                   "AS u (id, status, status_reason, status_at, starting_balance, balance, "
-                                   "equity_hwm, day_start_equity, day_start_balance, day_start_at, updated_at, "
-                                   "version, lifecycle) WHERE a.id = u.id RETURNING 1) "
+                                   "WITH changed AS (" BATCH_UPDATE_ASSESSMENT " RETURNING 1) "
                                    "SELECT 1 / (count(*) = $14::int8)::int FROM changed" },
   [ST_BATCH_INSERT_ORDER] = { "arb_batch_insert_order",
                               "INSERT INTO orders (id, assessment_id, client_order_id, market, direction, quantity, "
@@ -234,6 +240,7 @@ static const struct {
                                     "INSERT INTO idempotency_keys (user_id, key, request_hash, status, body, "
                                     "created_at) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], "
                                     "$4::int4[], $5::text[], $6::timestamptz[])" },
+  [ST_GROUP_WRITE] = { "arb_group_write", NULL },
   [ST_BATCH_INSERT_DELIVERY] = { "arb_batch_insert_delivery",
                                  "INSERT INTO outbox_delivery (event_id, sink, delivered_at) "
                                  "SELECT u.e, u.s, u.t FROM unnest($1::text[], $2::text[], $3::timestamptz[]) "
@@ -442,6 +449,8 @@ pg_connect (const char *uri, GError **error)
   return c;
 }
 
+static const char *group_statement_sql (void);
+
 static gboolean
 pg_prepare (gpointer data, GError **error)
 {
@@ -451,7 +460,8 @@ pg_prepare (gpointer data, GError **error)
     return TRUE;
   for (guint i = 0; i < N_STATEMENTS; i++)
     {
-      g_autoptr(PGresult) res = PQprepare (c->pg, statements[i].name, statements[i].sql, 0, NULL);
+      const char *sql = i == ST_GROUP_WRITE ? group_statement_sql () : statements[i].sql;
+      g_autoptr(PGresult) res = PQprepare (c->pg, statements[i].name, sql, 0, NULL);
       if (!result_ok (res))
         {
           g_autofree char *what = g_strdup_printf ("preparing %s", statements[i].name);
@@ -939,6 +949,92 @@ static const Statement batch_statement[N_BATCHES] = {
   [B_INSERT_IDEMPOTENCY] = ST_BATCH_INSERT_IDEMPOTENCY, [B_INSERT_DELIVERY] = ST_BATCH_INSERT_DELIVERY,
 };
 
+/* ---- the group statement ------------------------------------------------ */
+
+/* An order's group writes five tables. One statement per table costs an
+ * executor start, a snapshot, a portal and a protocol exchange each; the
+ * group statement does it once, each table's batch statement a
+ * data-modifying CTE of it (executed in full whether read or not; the
+ * foreign-key checks run at its end, when every CTE has written). Groups
+ * with anything else (a new assessment, outbox rows with a pos from the
+ * store, delivery marks, a prune) go statement by table as before. */
+static const BatchKind group_kinds[] = {
+  B_UPDATE_ASSESSMENT, B_INSERT_ORDER, B_INSERT_TRADE, B_UPSERT_POSITION, B_INSERT_OUTBOX, B_INSERT_IDEMPOTENCY,
+};
+#define GROUP_MAX_PARAMS 80
+
+/* the highest $N of @sql */
+static int
+max_param (const char *sql)
+{
+  int max = 0;
+  for (const char *c = strchr (sql, '$'); c != NULL; c = strchr (c + 1, '$'))
+    if (g_ascii_isdigit (c[1]))
+      max = MAX (max, atoi (c + 1));
+  return max;
+}
+
+/* @sql with every $N made $(N + @offset) */
+static void
+append_renumbered (GString *out, const char *sql, int offset)
+{
+  for (const char *c = sql; *c != '\0'; c++)
+    {
+      if (*c == '$' && g_ascii_isdigit (c[1]))
+        {
+          char *end;
+          long n = strtol (c + 1, &end, 10);
+          g_string_append_printf (out, "$%ld", n + offset);
+          c = end - 1;
+        }
+      else
+        g_string_append_c (out, *c);
+    }
+}
+
+typedef struct {
+  char *sql;
+  int   params[G_N_ELEMENTS (group_kinds)]; /* columns of each kind */
+  int   total;                               /* with the row count last */
+} GroupStatement;
+
+static const GroupStatement *
+group_statement (void)
+{
+  static GroupStatement gs;
+  static gsize done = 0;
+
+  if (g_once_init_enter (&done))
+    {
+      GString *sql = g_string_new ("WITH ");
+      int offset = 0;
+      for (guint k = 0; k < G_N_ELEMENTS (group_kinds); k++)
+        {
+          BatchKind b = group_kinds[k];
+          const char *body = b == B_UPDATE_ASSESSMENT ? BATCH_UPDATE_ASSESSMENT : statements[batch_statement[b]].sql;
+          gs.params[k] = max_param (body);
+          g_string_append_printf (sql, "%sw%u AS (", k > 0 ? ", " : "", k);
+          append_renumbered (sql, body, offset);
+          g_string_append (sql, b == B_UPDATE_ASSESSMENT ? " RETURNING 1)" : ")");
+          offset += gs.params[k];
+        }
+      gs.total = offset + 1;
+      g_assert (gs.total <= GROUP_MAX_PARAMS);
+      /* the assessment rows it must find: a division by zero otherwise */
+      g_string_append_printf (sql, " SELECT 1 / ((SELECT count(*) FROM w0) = $%d::int8)::int", gs.total);
+      gs.sql = g_string_free (sql, FALSE);
+      g_once_init_leave (&done, 1);
+    }
+  return &gs;
+}
+
+static const char *
+group_statement_sql (void)
+{
+  return group_statement ()->sql;
+}
+
+
 /* A column of a batch statement. Text and timestamptz columns go in
  * PostgreSQL's binary array format (array_recv): the server then copies
  * strings instead of parsing a quoted literal character by character
@@ -1252,17 +1348,93 @@ plan_group (ArbStoreTxn **txns, guint n_txns, GroupPlan *plan)
 typedef struct {
   Statement st;
   int       n;
-  const char *values[MAX_PARAMS];
-  int       lengths[MAX_PARAMS];
-  int       formats[MAX_PARAMS]; /* 0 text, 1 binary */
+  const char *values[GROUP_MAX_PARAMS];
+  int       lengths[GROUP_MAX_PARAMS];
+  int       formats[GROUP_MAX_PARAMS]; /* 0 text, 1 binary */
   char      buf[ARB_STORE_TIME_BUFSIZE];
   char      buf2[24];
   ArbStorePrune *prune; /* a prune: its count of deleted rows goes there */
 } Sent;
 
+static gboolean
+is_group_kind (guint b)
+{
+  for (guint k = 0; k < G_N_ELEMENTS (group_kinds); k++)
+    if (group_kinds[k] == b)
+      return TRUE;
+  return FALSE;
+}
+
+/* the group statement takes the plan: only the order path's tables (and
+ * the expiry of keys, sent before it), and at least two of them */
+static gboolean
+group_fits (const GroupPlan *plan)
+{
+  guint kinds = 0;
+
+  if (plan->prune != NULL || plan->outbox_pos)
+    return FALSE;
+  for (guint b = 0; b < N_BATCHES; b++)
+    {
+      if (plan->batches[b].rows == 0 || b == B_EXPIRE_IDEMPOTENCY_KEY)
+        continue;
+      if (!is_group_kind (b))
+        return FALSE;
+      kinds++;
+    }
+  return kinds >= 2;
+}
+
+/* one batch's columns as parameters @at.. of @out */
+static void
+sent_columns (Sent *out, int at, const Batch *batch)
+{
+  for (int i = 0; i < batch->n_cols; i++)
+    {
+      out->values[at + i] = batch->cols[i].buf->str;
+      out->lengths[at + i] = (int) batch->cols[i].buf->len;
+      out->formats[at + i] = batch->cols[i].kind != P_OTHER;
+    }
+}
+
+static void
+sent_group (Sent *out, const GroupPlan *plan)
+{
+  const GroupStatement *gs = group_statement ();
+  int at = 0;
+
+  out->st = ST_GROUP_WRITE;
+  out->prune = NULL;
+  for (guint k = 0; k < G_N_ELEMENTS (group_kinds); k++)
+    {
+      const Batch *batch = &plan->batches[group_kinds[k]];
+      if (batch->rows > 0)
+        {
+          g_assert (batch->n_cols == gs->params[k]);
+          sent_columns (out, at, batch);
+        }
+      else
+        for (int i = 0; i < gs->params[k]; i++)
+          {
+            /* an empty array of any type, as text */
+            out->values[at + i] = "{}";
+            out->lengths[at + i] = 0;
+            out->formats[at + i] = 0;
+          }
+      at += gs->params[k];
+    }
+  g_snprintf (out->buf2, sizeof out->buf2, "%u", plan->batches[B_UPDATE_ASSESSMENT].rows);
+  out->values[at] = out->buf2;
+  out->lengths[at] = 0;
+  out->formats[at] = 0;
+  out->n = at + 1;
+  g_assert (out->n == gs->total);
+}
+
 static guint
 plan_statements (GroupPlan *plan, Sent *out)
 {
+  gboolean whole = group_fits (plan);
   guint n = 0;
 
   for (guint b = 0; b < N_BATCHES; b++)
@@ -1277,16 +1449,11 @@ plan_statements (GroupPlan *plan, Sent *out)
           e->values[0] = arb_store_format_timestamptz (plan->expire_before_us, e->buf);
           e->prune = NULL;
         }
-      if (batch->rows == 0)
+      if (batch->rows == 0 || (whole && is_group_kind (b)))
         continue;
       out[n].st = b == B_INSERT_OUTBOX && plan->outbox_pos ? ST_BATCH_INSERT_OUTBOX_POS : batch_statement[b];
       out[n].n = batch->n_cols;
-      for (int i = 0; i < batch->n_cols; i++)
-        {
-          out[n].values[i] = batch->cols[i].buf->str;
-          out[n].lengths[i] = (int) batch->cols[i].buf->len;
-          out[n].formats[i] = batch->cols[i].kind != P_OTHER;
-        }
+      sent_columns (&out[n], 0, batch);
       if (b == B_UPDATE_ASSESSMENT)
         {
           g_snprintf (out[n].buf2, sizeof out[n].buf2, "%u", batch->rows);
@@ -1297,6 +1464,8 @@ plan_statements (GroupPlan *plan, Sent *out)
       out[n].prune = NULL;
       n++;
     }
+  if (whole)
+    sent_group (&out[n++], plan);
   /* last, so that it sees the delivery marks of the same group */
   if (plan->prune != NULL)
     {
