@@ -1002,6 +1002,20 @@ test_host_restart (HostFx *fx, gconstpointer data)
 }
 
 
+/* a host on a database of its own on the test PostgreSQL */
+static void
+host_up_pg (HostFx *fx, const char *runtime_extra)
+{
+  g_autofree char *name = g_strdup_printf ("outbox_%u", ++db_counter);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *uri = arb_test_pg_create_database (pg (), name, &error);
+  g_autofree char *runtime = NULL;
+
+  g_assert_no_error (error);
+  runtime = g_strdup_printf ("store=%s\n%s", uri, runtime_extra != NULL ? runtime_extra : "");
+  host_up (fx, runtime, NULL, NULL);
+}
+
 /* Two ledger writers: orders of eight assessments commit on two connections
  * in any order; the relay, reading only up to the lowest pos in flight,
  * hands every event to the sink once, and each assessment's in order */
@@ -1009,17 +1023,11 @@ static void
 test_host_pg_two_writers (HostFx *fx, gconstpointer data)
 {
   g_auto(GStrv) ids = g_new0 (char *, 9);
-  g_autofree char *name = g_strdup_printf ("outbox_%u", ++db_counter);
-  g_autoptr(GError) error = NULL;
-  g_autofree char *uri = arb_test_pg_create_database (pg (), name, &error);
-  g_autofree char *runtime = NULL;
   g_autoptr(GPtrArray) all = NULL;
   ArbStoreStats stats;
   guint dups;
 
-  g_assert_no_error (error);
-  runtime = g_strdup_printf ("store=%s\nstore_ledger_writers=2\n", uri);
-  host_up (fx, runtime, NULL, NULL);
+  host_up_pg (fx, "store_ledger_writers=2\n");
   for (guint i = 0; i < 8; i++)
     ids[i] = create_assessment (fx, "trader");
   for (guint round = 0; round < 4; round++)
@@ -1040,16 +1048,11 @@ static void
 test_host_pg_outage (HostFx *fx, gconstpointer data)
 {
   g_auto(GStrv) ids = g_new0 (char *, 3);
-  g_autofree char *name = g_strdup_printf ("outbox_%u", ++db_counter);
   g_autoptr(GError) error = NULL;
-  g_autofree char *uri = arb_test_pg_create_database (pg (), name, &error);
-  g_autofree char *runtime = NULL;
   g_autoptr(GPtrArray) first = NULL;
   g_autoptr(GPtrArray) all = NULL;
 
-  g_assert_no_error (error);
-  runtime = g_strdup_printf ("store=%s\n", uri);
-  host_up (fx, runtime, NULL, NULL);
+  host_up_pg (fx, NULL);
   ids[0] = create_assessment (fx, "trader");
   ids[1] = create_assessment (fx, "trader");
   place_orders (fx, ids, 3);
