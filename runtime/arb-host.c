@@ -448,10 +448,10 @@ declare_metrics (ArbMetrics *m)
   arb_metrics_declare (m, "arb_http_request_duration_seconds", ARB_METRIC_HISTOGRAM, "HTTP request latency");
   arb_metrics_declare (m, "arb_markets", ARB_METRIC_GAUGE, "markets in the price book");
   arb_metrics_declare (m, "arb_store_group_duration_seconds", ARB_METRIC_HISTOGRAM,
-                       "one group commit of the store's writer, from BEGIN to COMMIT (retries included)");
+                       "one group commit of one of the store's writers, sent to committed (retries included)");
   arb_metrics_declare (m, "arb_store_queue_wait_seconds", ARB_METRIC_HISTOGRAM,
-                       "time a transaction waited for the store's writer to take it into a group");
-  arb_metrics_declare (m, "arb_store_groups_total", ARB_METRIC_COUNTER, "group commits the store's writer ran");
+                       "time a transaction waited for a store writer to take it into a group");
+  arb_metrics_declare (m, "arb_store_groups_total", ARB_METRIC_COUNTER, "group commits the store's writers ran");
   arb_metrics_declare (m, "arb_store_txns_total", ARB_METRIC_COUNTER, "transactions in those groups");
   arb_metrics_declare (m, "arb_store_txns_failed_total", ARB_METRIC_COUNTER,
                        "transactions of those groups that failed");

@@ -50,8 +50,9 @@
  * time of one reader thread */
 #define STATS_MIN_US        (1 * G_USEC_PER_SEC)
 #define STATS_MAX_US        (60 * G_USEC_PER_SEC)
-/* rows one prune deletes: it runs on the writer, between order commits,
- * so it must stay short (about 10 ms) */
+/* rows one prune deletes: it runs on the store's background writer (on
+ * SQLite its one writer, between order commits), so it must stay short
+ * (about 10 ms) */
 #define PRUNE_LIMIT         1000
 #define PRUNE_EVERY_MIN_MS  200
 #define PRUNE_EVERY_MAX_MS  60000
@@ -693,7 +694,7 @@ marks_txn (GPtrArray *marks)
   return txn;
 }
 
-/* the waiting delivery rows, as one transaction on the store's writer */
+/* the waiting delivery rows, as one transaction on the store's background writer */
 static void
 flush_marks (ArbOutbox *o)
 {

@@ -53,6 +53,7 @@ typedef struct {
   gboolean  takes_ledger;
   gboolean  takes_background;
   gint64    min_pos;  /* the lowest outbox pos of its group in flight; G_MAXINT64: none */
+  GCond     cond;     /* it waits on it, with store->lock */
   GThread  *thread;
   gpointer  conn;    /* nullable: reconnect before the next group */
 } Writer;
@@ -81,7 +82,6 @@ struct _ArbStore {
   int                    schema_version;
 
   GMutex                 lock;    /* guards everything down to stats */
-  GCond                  cond;    /* the writer waits on it */
   GQueue                 queue;   /* ArbStoreTxn, owned: the ledger's */
   GQueue                 background; /* ArbStoreTxn, owned: no ledger rows */
   gboolean               quit;
@@ -762,10 +762,23 @@ queued_locked (ArbStore *store)
 static void
 enqueue_locked (ArbStore *store, ArbStoreTxn *txn)
 {
+  gboolean background = txn_is_background (txn);
+
   txn->queued_us = g_get_monotonic_time ();
-  g_queue_push_tail (txn_is_background (txn) ? &store->background : &store->queue, txn);
-  /* every writer: the one that takes this kind may not be the one woken */
-  g_cond_broadcast (&store->cond);
+  g_queue_push_tail (background ? &store->background : &store->queue, txn);
+  /* only the writers that take this kind: an order does not wake the
+   * background writer */
+  for (guint i = 0; i < store->n_writers; i++)
+    if (background ? store->writers[i].takes_background : store->writers[i].takes_ledger)
+      g_cond_signal (&store->writers[i].cond);
+}
+
+/* with store->lock held: every writer looks again (hold, quit, positions) */
+static void
+wake_all_locked (ArbStore *store)
+{
+  for (guint i = 0; i < MAX_WRITERS; i++)
+    g_cond_signal (&store->writers[i].cond);
 }
 
 /* with store->lock held: whether anything @w takes is queued */
@@ -1041,7 +1054,7 @@ pos_reserve_locked (Writer *w)
   else if (!store->outage)
     store_log (G_LOG_LEVEL_WARNING, "%s: reserving outbox positions: %s", store->display, error->message);
   store->pos_reserving = FALSE;
-  g_cond_broadcast (&store->cond);
+  wake_all_locked (store);
   g_free (fresh);
 }
 
@@ -1104,8 +1117,8 @@ writer_main (gpointer data)
       while (!store->quit && !work_for_locked (store, w))
         {
           if (!maintainer)
-            g_cond_wait (&store->cond, &store->lock);
-          else if (!g_cond_wait_until (&store->cond, &store->lock, store->next_maintenance_us))
+            g_cond_wait (&w->cond, &store->lock);
+          else if (!g_cond_wait_until (&w->cond, &store->lock, store->next_maintenance_us))
             {
               maintain = TRUE;
               break;
@@ -1136,7 +1149,7 @@ writer_main (gpointer data)
           if (n == 0 && store->pos_reserving)
             {
               /* another writer is reserving: wait for it, then start over */
-              g_cond_wait (&store->cond, &store->lock);
+              g_cond_wait (&w->cond, &store->lock);
               g_mutex_unlock (&store->lock);
               continue;
             }
@@ -1334,7 +1347,7 @@ arb_store_free (ArbStore *store)
     return;
   g_mutex_lock (&store->lock);
   store->quit = TRUE;
-  g_cond_broadcast (&store->cond);
+  wake_all_locked (store);
   g_mutex_unlock (&store->lock);
   for (guint i = 0; i < MAX_WRITERS; i++)
     if (store->writers[i].thread != NULL)
@@ -1359,7 +1372,8 @@ arb_store_free (ArbStore *store)
   if (store->pos_stock != NULL)
     g_array_unref (store->pos_stock);
   g_mutex_clear (&store->lock);
-  g_cond_clear (&store->cond);
+  for (guint i = 0; i < MAX_WRITERS; i++)
+    g_cond_clear (&store->writers[i].cond);
   g_free (store->target);
   g_free (store->display);
   g_free (store);
@@ -1418,7 +1432,8 @@ arb_store_open_full (const char *uri, const char *base_dir, const char *migratio
   g_autoptr(GPtrArray) migrations = NULL;
 
   g_mutex_init (&store->lock);
-  g_cond_init (&store->cond);
+  for (guint i = 0; i < MAX_WRITERS; i++)
+    g_cond_init (&store->writers[i].cond);
   g_queue_init (&store->queue);
   g_queue_init (&store->background);
   if (!parse_uri (store, uri, base_dir, error))
@@ -1519,7 +1534,7 @@ arb_store_hold_writer (ArbStore *store, gboolean hold)
 {
   g_mutex_lock (&store->lock);
   store->held = hold;
-  g_cond_broadcast (&store->cond);
+  wake_all_locked (store);
   g_mutex_unlock (&store->lock);
 }
 
