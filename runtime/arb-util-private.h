@@ -16,7 +16,7 @@ guint    arb_levenshtein (const char *a, const char *b);
 /* the closest of @candidates to @word, or NULL when nothing is near enough */
 const char *arb_closest_word (const char *word, const char *const *candidates);
 
-/* RFC 4122 version 4, lower case */
+/* RFC 9562 version 7 (time-ordered), lower case */
 char    *arb_uuid_new (void);
 /* RFC 3339 in UTC with microseconds: 2026-11-21T06:04:55.123456Z */
 char    *arb_format_time_us (gint64 unix_us);

@@ -129,19 +129,29 @@ arb_closest_word (const char *word, const char *const *candidates)
 char *
 arb_uuid_new (void)
 {
-  /* what g_uuid_string_random() makes (a version 4 UUID from GLib's
-   * generator, lower-case), without its printf: an order takes six */
+  /* a version 7 UUID (RFC 9562): 48 bits of Unix milliseconds, then 12
+   * bits of the sub-millisecond fraction (its method 3), then 62 random
+   * bits. Ids made later sort later, so a B-tree index on them takes
+   * new entries at its right edge, as it does for a sequence, instead
+   * of in random pages all over (fewer page splits, less WAL, a hot set
+   * that stays in cache); written without printf: an order takes six */
   static const char hex[] = "0123456789abcdef";
   guint8 bytes[16];
   char *out = g_malloc (37), *p = out;
+  gint64 now_us = g_get_real_time ();
+  guint64 ms = (guint64) (now_us / 1000);
+  guint32 frac = (guint32) ((now_us % 1000) * 4096 / 1000);
 
-  for (guint i = 0; i < 16; i += 4)
+  for (guint i = 8; i < 16; i += 4)
     {
       guint32 r = g_random_int ();
       memcpy (bytes + i, &r, 4);
     }
-  bytes[6] = (guint8) ((bytes[6] & 0x0f) | 0x40); /* version 4 */
-  bytes[8] = (guint8) ((bytes[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+  for (guint i = 0; i < 6; i++)
+    bytes[i] = (guint8) (ms >> (40 - 8 * i));
+  bytes[6] = (guint8) (0x70 | (frac >> 8)); /* version 7 */
+  bytes[7] = (guint8) (frac & 0xff);
+  bytes[8] = (guint8) ((bytes[8] & 0x3f) | 0x80); /* RFC 9562 variant */
   for (guint i = 0; i < 16; i++)
     {
       if (i == 4 || i == 6 || i == 8 || i == 10)

@@ -665,21 +665,47 @@ test_check_config_cli (Fixture *fx, gconstpointer data)
   g_assert_cmpstr (out, ==, summary);
 }
 
-/* version 4, RFC 4122 variant, lower-case, and different every time */
+/* version 7, RFC 9562 variant, lower-case, different every time, its
+ * first 48 bits the time in Unix milliseconds, and later ids sort later */
 static void
 test_uuid (void)
 {
   g_autoptr(GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   guint variants[4] = { 0 };
+  g_autofree char *prev = NULL;
 
   for (guint i = 0; i < 4000; i++)
     {
+      gint64 before_ms = g_get_real_time () / 1000, after_ms;
       char *id = arb_uuid_new ();
       const char *v;
+      char hexms[13];
 
+      after_ms = g_get_real_time () / 1000;
       g_assert_true (g_uuid_string_is_valid (id));
       g_assert_cmpuint (strlen (id), ==, 36);
-      g_assert_cmpint (id[14], ==, '4');
+      g_assert_cmpint (id[14], ==, '7');
+      memcpy (hexms, id, 8);
+      memcpy (hexms + 8, id + 9, 4);
+      hexms[12] = '\0';
+      g_assert_cmpint ((gint64) g_ascii_strtoull (hexms, NULL, 16), >=, before_ms);
+      g_assert_cmpint ((gint64) g_ascii_strtoull (hexms, NULL, 16), <=, after_ms);
+      /* time and the sub-millisecond fraction (up to "7xxx") never go back */
+      if (prev != NULL)
+        g_assert_cmpint (strncmp (prev, id, 18), <=, 0);
+      if (i % 1000 == 999)
+        {
+          /* two milliseconds on, the id is greater in full */
+          g_usleep (2000);
+          g_free (prev);
+          prev = g_strdup (id);
+          g_assert_true (g_hash_table_add (seen, id));
+          id = arb_uuid_new ();
+          g_assert_cmpint (strcmp (prev, id), <, 0);
+          g_assert_cmpint (id[14], ==, '7');
+        }
+      g_free (prev);
+      prev = g_strdup (id);
       v = strchr ("89ab", id[19]);
       g_assert_nonnull (v);
       variants[v - "89ab"]++;
