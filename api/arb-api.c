@@ -380,6 +380,7 @@ typedef struct {
   SoupServerMessage *msg;
   char              *cid;
   char              *idem_key; /* "user\nkey", nullable */
+  char              *answer;   /* the 201 body as stored with the key, nullable */
   guint              ok_status;
 } Pending;
 
@@ -404,6 +405,7 @@ pending_finish (Pending *p)
   g_object_unref (p->msg);
   g_free (p->cid);
   g_free (p->idem_key);
+  g_free (p->answer);
   g_free (p);
 }
 
@@ -430,8 +432,13 @@ static char *
 encode_order (ArbSagaResult *result, guint *status, gpointer data)
 {
   Pending *p = data;
+  char *body = encode_trade_result (p->api, result, TRUE);
   *status = 201;
-  return encode_trade_result (p->api, result, TRUE);
+  /* kept, so the answer is encoded once: the result cannot change between
+   * here and order_done, and the first answer is the stored one */
+  g_free (p->answer);
+  p->answer = g_strdup (body);
+  return body;
 }
 
 static void
@@ -484,7 +491,7 @@ order_done (ArbSagaResult *result, const GError *error, gpointer data)
       pending_finish (p);
       return;
     }
-  body = encode_trade_result (p->api, result, TRUE);
+  body = p->answer != NULL ? g_steal_pointer (&p->answer) : encode_trade_result (p->api, result, TRUE);
   arb_http_reply_json (p->msg, 201, body);
   if (p->idem_key != NULL)
     idem_complete (p->api, p->idem_key, 201, body, TRUE);
