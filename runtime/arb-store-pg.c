@@ -963,6 +963,22 @@ static const BatchKind group_kinds[] = {
 };
 #define GROUP_MAX_PARAMS 80
 
+/* Inside the group statement, the keys' expiry is part of their insert
+ * rather than a DELETE sent before it (a statement of its own: an executor
+ * start, a snapshot and a protocol exchange a group; sibling CTEs cannot
+ * be ordered). A key already stored is replaced only where its expiry,
+ * $7-$9 (the columns of the expiry batch: user, key, before), says it is
+ * older than that; any other conflict leaves the row out, the count check
+ * at the end fails the group, and it goes statement by statement, where
+ * the insert reports the conflict as before. */
+#define GROUP_INSERT_IDEMPOTENCY \
+  "INSERT INTO idempotency_keys AS i (user_id, key, request_hash, status, body, created_at) " \
+  "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int4[], $5::text[], $6::timestamptz[]) " \
+  "ON CONFLICT (user_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, " \
+  "status = EXCLUDED.status, body = EXCLUDED.body, created_at = EXCLUDED.created_at " \
+  "WHERE i.created_at < (SELECT x.before FROM unnest($7::text[], $8::text[], $9::timestamptz[]) " \
+  "AS x (user_id, key, before) WHERE x.user_id = i.user_id AND x.key = i.key LIMIT 1) RETURNING 1"
+
 /* the highest $N of @sql */
 static int
 max_param (const char *sql)
@@ -994,8 +1010,8 @@ append_renumbered (GString *out, const char *sql, int offset)
 
 typedef struct {
   char *sql;
-  int   params[G_N_ELEMENTS (group_kinds)]; /* columns of each kind */
-  int   total;                               /* with the row count last */
+  int   params[G_N_ELEMENTS (group_kinds)]; /* columns of each kind (the keys' with their expiry's) */
+  int   total;                               /* with the two row counts last */
 } GroupStatement;
 
 static const GroupStatement *
@@ -1011,17 +1027,22 @@ group_statement (void)
       for (guint k = 0; k < G_N_ELEMENTS (group_kinds); k++)
         {
           BatchKind b = group_kinds[k];
-          const char *body = b == B_UPDATE_ASSESSMENT ? BATCH_UPDATE_ASSESSMENT : statements[batch_statement[b]].sql;
+          const char *body = b == B_UPDATE_ASSESSMENT    ? BATCH_UPDATE_ASSESSMENT
+                             : b == B_INSERT_IDEMPOTENCY ? GROUP_INSERT_IDEMPOTENCY
+                                                         : statements[batch_statement[b]].sql;
           gs.params[k] = max_param (body);
           g_string_append_printf (sql, "%sw%u AS (", k > 0 ? ", " : "", k);
           append_renumbered (sql, body, offset);
           g_string_append (sql, b == B_UPDATE_ASSESSMENT ? " RETURNING 1)" : ")");
           offset += gs.params[k];
         }
-      gs.total = offset + 1;
+      gs.total = offset + 2;
       g_assert (gs.total <= GROUP_MAX_PARAMS);
-      /* the assessment rows it must find: a division by zero otherwise */
-      g_string_append_printf (sql, " SELECT 1 / ((SELECT count(*) FROM w0) = $%d::int8)::int", gs.total);
+      g_assert (group_kinds[0] == B_UPDATE_ASSESSMENT && group_kinds[5] == B_INSERT_IDEMPOTENCY);
+      /* the assessment rows it must find and the keys it must write: a
+       * division by zero otherwise */
+      g_string_append_printf (sql, " SELECT 1 / ((SELECT count(*) FROM w0) = $%d::int8 "
+                              "AND (SELECT count(*) FROM w5) = $%d::int8)::int", gs.total - 1, gs.total);
       gs.sql = g_string_free (sql, FALSE);
       g_once_init_leave (&done, 1);
     }
@@ -1366,13 +1387,17 @@ is_group_kind (guint b)
 }
 
 /* the group statement takes the plan: only the order path's tables (and
- * the expiry of keys, sent before it), and at least two of them */
+ * the expiry of keys, part of their insert), and at least two of them */
 static gboolean
 group_fits (const GroupPlan *plan)
 {
   guint kinds = 0;
 
   if (plan->prune != NULL || plan->outbox_pos)
+    return FALSE;
+  /* each key's expiry goes with its insert (the saga makes them in pairs) */
+  if (plan->batches[B_EXPIRE_IDEMPOTENCY_KEY].rows > 0
+      && plan->batches[B_EXPIRE_IDEMPOTENCY_KEY].rows != plan->batches[B_INSERT_IDEMPOTENCY].rows)
     return FALSE;
   for (guint b = 0; b < N_BATCHES; b++)
     {
@@ -1407,27 +1432,38 @@ sent_group (Sent *out, const GroupPlan *plan)
   out->prune = NULL;
   for (guint k = 0; k < G_N_ELEMENTS (group_kinds); k++)
     {
-      const Batch *batch = &plan->batches[group_kinds[k]];
-      if (batch->rows > 0)
+      const Batch *parts[2] = { &plan->batches[group_kinds[k]], NULL };
+      int end = at + gs->params[k];
+      if (group_kinds[k] == B_INSERT_IDEMPOTENCY)
+        parts[1] = &plan->batches[B_EXPIRE_IDEMPOTENCY_KEY];
+      for (guint j = 0; j < G_N_ELEMENTS (parts) && parts[j] != NULL; j++)
         {
-          g_assert (batch->n_cols == gs->params[k]);
-          sent_columns (out, at, batch);
+          const Batch *batch = parts[j];
+          if (batch->rows > 0)
+            {
+              sent_columns (out, at, batch);
+              at += batch->n_cols;
+            }
+          else
+            /* an empty array of any type, as text, for each column */
+            for (int n = j == 0 ? gs->params[k] - (parts[1] != NULL ? 3 : 0) : 3; n > 0; n--, at++)
+              {
+                out->values[at] = "{}";
+                out->lengths[at] = 0;
+                out->formats[at] = 0;
+              }
         }
-      else
-        for (int i = 0; i < gs->params[k]; i++)
-          {
-            /* an empty array of any type, as text */
-            out->values[at + i] = "{}";
-            out->lengths[at + i] = 0;
-            out->formats[at + i] = 0;
-          }
-      at += gs->params[k];
+      g_assert (at == end);
     }
   g_snprintf (out->buf2, sizeof out->buf2, "%u", plan->batches[B_UPDATE_ASSESSMENT].rows);
   out->values[at] = out->buf2;
   out->lengths[at] = 0;
   out->formats[at] = 0;
-  out->n = at + 1;
+  g_snprintf (out->buf, sizeof out->buf, "%u", plan->batches[B_INSERT_IDEMPOTENCY].rows);
+  out->values[at + 1] = out->buf;
+  out->lengths[at + 1] = 0;
+  out->formats[at + 1] = 0;
+  out->n = at + 2;
   g_assert (out->n == gs->total);
 }
 
@@ -1449,7 +1485,7 @@ plan_statements (GroupPlan *plan, Sent *out)
           e->values[0] = arb_store_format_timestamptz (plan->expire_before_us, e->buf);
           e->prune = NULL;
         }
-      if (batch->rows == 0 || (whole && is_group_kind (b)))
+      if (batch->rows == 0 || (whole && (is_group_kind (b) || b == B_EXPIRE_IDEMPOTENCY_KEY)))
         continue;
       out[n].st = b == B_INSERT_OUTBOX && plan->outbox_pos ? ST_BATCH_INSERT_OUTBOX_POS : batch_statement[b];
       out[n].n = batch->n_cols;

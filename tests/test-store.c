@@ -942,6 +942,28 @@ test_load (Fixture *f, gconstpointer data)
   g_assert_false (arb_store_commit_sync (f->store, txn, &error));
   g_assert_error (error, ARB_STORE_ERROR, ARB_STORE_ERROR_CONFLICT);
   g_clear_error (&error);
+  /* the same with an outbox row in the transaction, so that on
+   * PostgreSQL it is one group statement, where the expiry is part of
+   * the insert: still a conflict, and nothing of the transaction stays */
+  txn = arb_store_txn_new ();
+  {
+    g_autoptr(OutboxRow) e = make_outbox ("e-young-again", "a-1", t);
+    arb_store_txn_insert_outbox (txn, e);
+  }
+  arb_store_txn_expire_idempotency_key (txn, "alice", "young", t - 24 * HOUR_US);
+  arb_store_txn_insert_idempotency (txn, young_again);
+  g_assert_false (arb_store_commit_sync (f->store, txn, &error));
+  g_assert_error (error, ARB_STORE_ERROR, ARB_STORE_ERROR_CONFLICT);
+  g_clear_error (&error);
+  load (f, 0, &l);
+  g_assert_cmpuint (l.idempotency->len, ==, 3);
+  for (guint i = 0; i < l.idempotency->len; i++)
+    {
+      IdempotencyRow *r = g_ptr_array_index (l.idempotency, i);
+      if (g_str_equal (r->key, "young"))
+        assert_idempotency_eq (r, young);
+    }
+  loaded_clear (&l);
   /* an old one goes, and only that one: bob's old key is still there */
   txn = arb_store_txn_new ();
   arb_store_txn_expire_idempotency_key (txn, "alice", "old", t - 24 * HOUR_US);
