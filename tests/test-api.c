@@ -2125,6 +2125,9 @@ check_store_metrics (Env *e)
   g_assert_cmpfloat (sample (r->body, "arb_store_group_duration_seconds_sum"), >, 0);
 }
 
+static void sqlite_exec (Env *e, const char *sql);
+static void pg_exec (Env *e, const char *sql);
+
 static void
 test_contract (gconstpointer data)
 {
@@ -2144,6 +2147,21 @@ test_contract (gconstpointer data)
   check_ledgers (e, &b);
   check_store_metrics (e);
 
+  /* a key past its 24 h (aged in the store by 25 h): deleted at the start,
+   * and then free for a new order */
+  {
+    g_autofree char *body = order_body (b.a1, FIX, "buy", "\"1\"", NULL);
+    const char *k[] = { "Idempotency-Key", "idem-aged", NULL };
+    g_autoptr(Reply) r = req_full (e, "POST", "/orders", e->alice, body, k);
+    expect_status (r, 201);
+    b.a1_trades++;
+    if (e->backend == BACKEND_SQLITE)
+      sqlite_exec (e, "UPDATE idempotency_keys SET created_at = created_at - 90000000000 WHERE key = 'idem-aged'");
+    else
+      pg_exec (e, "UPDATE idempotency_keys SET created_at = created_at - interval '25 hours' "
+                  "WHERE key = 'idem-aged'");
+  }
+
   /* the store is the truth: the same state after a restart, and an
    * idempotency key still answers with the first answer */
   before = snapshot (e, e->alice, b.a1);
@@ -2157,6 +2175,21 @@ test_contract (gconstpointer data)
     g_autoptr(Reply) r = req_full (e, "POST", "/orders", e->alice, body1, k1);
     expect_status (r, 201);
     g_assert_cmpstr (hdr (r, "Idempotent-Replayed"), ==, "true");
+  }
+  {
+    g_autofree char *body = order_body (b.a1, FIX, "buy", "\"1\"", NULL);
+    const char *k[] = { "Idempotency-Key", "idem-aged", NULL };
+    guint n = trade_count (e, e->alice, b.a1);
+    g_autoptr(Reply) r = req_full (e, "POST", "/orders", e->alice, body, k);
+    g_autoptr(Reply) again = NULL;
+    expect_status (r, 201);
+    g_assert_null (hdr (r, "Idempotent-Replayed"));
+    b.a1_trades++;
+    g_assert_cmpuint (trade_count (e, e->alice, b.a1), ==, n + 1);
+    again = req_full (e, "POST", "/orders", e->alice, body, k);
+    expect_status (again, 201);
+    g_assert_cmpstr (hdr (again, "Idempotent-Replayed"), ==, "true");
+    g_assert_cmpstr (again->body, ==, r->body);
   }
   check_ledgers (e, &b);
   daemon_stop (e->d);
