@@ -4,9 +4,13 @@
 # /positions, GET /trades on an account with many trades, and, for
 # PostgreSQL, `pgbench -N` on the same server at the same client count.
 #
-#   tools/bench-api.sh BUILD_DIR sqlite|postgresql [CONNECTIONS] [DURATION] [TRADES]
+#   tools/bench-api.sh BUILD_DIR sqlite|postgresql [CONNECTIONS] [DURATION] [TRADES] [ROUNDS]
 #
 # Defaults: 16 connections, 10s, 100000 trades for the history account.
+# ROUNDS (PostgreSQL, default 0): at the end, pgbench and the closed-loop
+# orders take turns that many more times on the same server, and each
+# round prints the ratio of the two. This VM's speed moves by up to 40 %
+# between runs, so one pair decides little; the rounds give the spread.
 # Each endpoint is measured closed loop (every connection sends its next
 # request when the last is answered: the most the machine does, and the
 # latency of a saturated machine) and open loop at a fixed rate (latency
@@ -18,6 +22,7 @@ backend=${2:?sqlite or postgresql}
 conns=${3:-16}
 duration=${4:-10s}
 trades=${5:-100000}
+rounds=${6:-0}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bench="$build/tools/arb-bench"
 arbiterd="$build/runtime/arbiterd"
@@ -33,6 +38,11 @@ cleanup() {
 trap cleanup EXIT
 runas() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+run_pgbench() {
+  runas "$pgbin/pgbench" -h 127.0.0.1 -p "$port" -U postgres -N -c "$conns" -j 2 -T "${duration%s}" pgbench 2>/dev/null \
+    | grep -E "^(tps|latency average|number of transactions actually)"
+}
 
 echo "# machine: $(nproc) cores, $(uptime | sed 's/.*load average/load average/')"
 store="sqlite:arbiter.db"
@@ -57,8 +67,7 @@ if [ "$backend" = postgresql ]; then
     -c "CREATE TABLE wal_warmup AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 2000000) g" \
     -c "DROP TABLE wal_warmup" -c CHECKPOINT
   echo "## pgbench -N -c $conns -j 2 -T ${duration%s} (same server)"
-  runas "$pgbin/pgbench" -h 127.0.0.1 -p "$port" -U postgres -N -c "$conns" -j 2 -T "${duration%s}" pgbench 2>/dev/null \
-    | grep -E "^(tps|latency average|number of transactions actually)" | tee "$tmp/pgbench"
+  run_pgbench | tee "$tmp/pgbench"
   pgbench_tps=$(sed -n 's/^tps = \([0-9]*\).*/\1/p' "$tmp/pgbench")
   store="postgresql://postgres@127.0.0.1:$port/bench"
 fi
@@ -109,11 +118,14 @@ checkpoint() {
     runas "$pgbin/psql" -h 127.0.0.1 -p "$port" -U postgres -q -c CHECKPOINT bench
   fi
 }
+orders_closed_loop() {
+  "$bench" --url "$base/orders" -m POST -c "$conns" -d "$duration" -w 2s \
+    -H "Authorization: Bearer $user" -H "Idempotency-Key: {{uuid}}" --values "$tmp/accounts" \
+    -b '{"assessmentId":"{{value}}","market":"crypto:BTC-USD","side":"buy","quantity":"0.0001"}' | sed -n '/^requests/,$p'
+}
 checkpoint
 echo "## POST /orders, $conns connections over $conns assessments, $duration ($backend)"
-"$bench" --url "$base/orders" -m POST -c "$conns" -d "$duration" -w 2s \
-  -H "Authorization: Bearer $user" -H "Idempotency-Key: {{uuid}}" --values "$tmp/accounts" \
-  -b '{"assessmentId":"{{value}}","market":"crypto:BTC-USD","side":"buy","quantity":"0.0001"}' | sed -n '/^requests/,$p'
+orders_closed_loop
 for rate in 1000 ${pgbench_tps:-}; do
   checkpoint
   echo "## POST /orders, open loop at $rate/s, $conns connections over $conns assessments, $duration ($backend)"
@@ -161,3 +173,14 @@ echo "## GET /trades?limit=50 on an account with $trades trades, 1 connection, $
 echo "## GET /trades?limit=50 on an account with $trades trades, open loop at 1000/s, $conns connections, $duration"
 "$bench" --url "$base/trades?assessmentId=$hist&limit=50" -c "$conns" -R 1000 -d "$duration" -w 1s \
   -H "Authorization: Bearer $user" | sed -n '/^requests/,$p'
+
+if [ "$backend" = postgresql ] && [ "$rounds" -gt 0 ]; then
+  echo "# pgbench -N and POST /orders (closed loop, $conns connections, $duration each) taking turns, $rounds rounds"
+  for r in $(seq "$rounds"); do
+    checkpoint
+    tps=$(run_pgbench | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
+    checkpoint
+    ops=$(orders_closed_loop | sed -n 's/^requests [0-9]*  throughput \([0-9.]*\) req\/s.*/\1/p')
+    echo "## round $r: pgbench $tps tps, orders $ops/s, orders/pgbench $(awk -v a="$ops" -v b="$tps" 'BEGIN { printf "%.2f", a / b }')"
+  done
+fi
