@@ -690,7 +690,8 @@ test_uuid (void)
       hexms[12] = '\0';
       g_assert_cmpint ((gint64) g_ascii_strtoull (hexms, NULL, 16), >=, before_ms);
       g_assert_cmpint ((gint64) g_ascii_strtoull (hexms, NULL, 16), <=, after_ms);
-      /* time and the sub-millisecond fraction (up to "7xxx") never go back */
+      /* the first 18 characters (the milliseconds, the version digit and
+       * the sub-millisecond fraction) never go back */
       if (prev != NULL)
         g_assert_cmpint (strncmp (prev, id, 18), <=, 0);
       if (i % 1000 == 999)

@@ -23,6 +23,13 @@ conns=${3:-16}
 duration=${4:-10s}
 trades=${5:-100000}
 rounds=${6:-0}
+case $rounds in
+  '' | *[!0-9]*) echo "bench-api.sh: ROUNDS (the sixth argument) must be a whole number, not '$rounds'" >&2; exit 2 ;;
+esac
+if [ "$backend" != postgresql ] && [ "$rounds" -gt 0 ]; then
+  echo "bench-api.sh: ROUNDS takes turns with pgbench, so it needs postgresql, not $backend" >&2
+  exit 2
+fi
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bench="$build/tools/arb-bench"
 arbiterd="$build/runtime/arbiterd"
@@ -118,20 +125,19 @@ checkpoint() {
     runas "$pgbin/psql" -h 127.0.0.1 -p "$port" -U postgres -q -c CHECKPOINT bench
   fi
 }
-orders_closed_loop() {
-  "$bench" --url "$base/orders" -m POST -c "$conns" -d "$duration" -w 2s \
+# POST /orders over the assessments; closed loop, or with "-R RATE" open loop
+orders() {
+  "$bench" --url "$base/orders" -m POST -c "$conns" -d "$duration" -w 2s "$@" \
     -H "Authorization: Bearer $user" -H "Idempotency-Key: {{uuid}}" --values "$tmp/accounts" \
     -b '{"assessmentId":"{{value}}","market":"crypto:BTC-USD","side":"buy","quantity":"0.0001"}' | sed -n '/^requests/,$p'
 }
 checkpoint
 echo "## POST /orders, $conns connections over $conns assessments, $duration ($backend)"
-orders_closed_loop
+orders
 for rate in 1000 ${pgbench_tps:-}; do
   checkpoint
   echo "## POST /orders, open loop at $rate/s, $conns connections over $conns assessments, $duration ($backend)"
-  "$bench" --url "$base/orders" -m POST -c "$conns" -d "$duration" -w 2s -R "$rate" \
-    -H "Authorization: Bearer $user" -H "Idempotency-Key: {{uuid}}" --values "$tmp/accounts" \
-    -b '{"assessmentId":"{{value}}","market":"crypto:BTC-USD","side":"buy","quantity":"0.0001"}' | sed -n '/^requests/,$p'
+  orders -R "$rate"
 done
 
 acct=$(new_assessment)
@@ -180,7 +186,7 @@ if [ "$backend" = postgresql ] && [ "$rounds" -gt 0 ]; then
     checkpoint
     tps=$(run_pgbench | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
     checkpoint
-    ops=$(orders_closed_loop | sed -n 's/^requests [0-9]*  throughput \([0-9.]*\) req\/s.*/\1/p')
+    ops=$(orders | sed -n 's/^requests [0-9]*  throughput \([0-9.]*\) req\/s.*/\1/p')
     echo "## round $r: pgbench $tps tps, orders $ops/s, orders/pgbench $(awk -v a="$ops" -v b="$tps" 'BEGIN { printf "%.2f", a / b }')"
   done
 fi
