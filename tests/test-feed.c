@@ -210,7 +210,8 @@ read_events (Fixture *fx, guint n)
       if (g_file_get_contents (fx->events, &text, NULL, NULL))
         {
           lines = g_strsplit (text, "\n", -1);
-          for (guint i = 0; lines[i] != NULL && lines[i][0] != '\0'; i++)
+          /* the last element follows the last newline: a line still being written */
+          for (guint i = 0; lines[i] != NULL && lines[i + 1] != NULL && lines[i][0] != '\0'; i++)
             {
               g_autoptr(JsonParser) p = json_parser_new ();
               JsonObject *ev, *d;

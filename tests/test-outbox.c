@@ -740,7 +740,7 @@ heal_path (HostFx *fx)
   g_assert_cmpint (g_rmdir (fx->path), ==, 0);
 }
 
-/* every line the sink wrote, oldest file first (element-type utf8) */
+/* every whole line the sink wrote, oldest file first (element-type utf8) */
 static GPtrArray *
 sink_lines_at (const char *path, guint breaks)
 {
@@ -755,7 +755,10 @@ sink_lines_at (const char *path, guint breaks)
       if (!g_file_test (file, G_FILE_TEST_IS_REGULAR) || !g_file_get_contents (file, &text, NULL, NULL))
         continue;
       split = g_strsplit (text, "\n", -1);
-      for (guint j = 0; split[j] != NULL; j++)
+      /* a line counts once its newline is written: the text after the last
+       * newline is a line the sink is still writing (a reader can see part
+       * of a writev()), not one to parse yet */
+      for (guint j = 0; split[j] != NULL && split[j + 1] != NULL; j++)
         if (*split[j] != '\0')
           g_ptr_array_add (lines, g_strdup (split[j]));
     }
