@@ -16,6 +16,8 @@
 # latency of a saturated machine) and open loop at a fixed rate (latency
 # counted from when each request was due, so a stall is not hidden): orders
 # at 1,000/s and, on PostgreSQL, at pgbench's own rate; reads at 1,000/s.
+# On PostgreSQL, pgbench also runs open loop at 1,000/s, with its latency
+# percentiles counted from its log: the database's own tail at that rate.
 set -euo pipefail
 build=${1:?usage: bench-api.sh BUILD_DIR sqlite|postgresql [CONNECTIONS] [DURATION] [TRADES]}
 backend=${2:?sqlite or postgresql}
@@ -46,9 +48,26 @@ trap cleanup EXIT
 runas() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+# pgbench -N on the same server; extra arguments go to pgbench (-R RATE).
+# Every transaction is logged (-l), and the latency line is counted from the
+# log in arb-bench's format, leaving out the first 2 s as arb-bench's warm-up
+# does. pgbench's log time is from when a transaction was due (with -R), so
+# both tools count a stall the same way.
 run_pgbench() {
-  runas "$pgbin/pgbench" -h 127.0.0.1 -p "$port" -U postgres -N -c "$conns" -j 2 -T "${duration%s}" pgbench 2>/dev/null \
+  local secs=${duration%s} log="$tmp/pg/pgbench-log"
+  rm -f "$log".*
+  runas "$pgbin/pgbench" -h 127.0.0.1 -p "$port" -U postgres -N -c "$conns" -j 2 -T "$secs" \
+    -l --log-prefix="$log" "$@" pgbench 2>/dev/null \
     | grep -E "^(tps|latency average|number of transactions actually)"
+  # log lines: client, transaction, latency (µs), script, epoch s, µs[, lag]
+  cat "$log".* | awk '{ printf "%d%06d %d\n", $5, $6, $3 }' | sort -n \
+    | awk 'NR == 1 { t0 = $1 } $1 >= t0 + 2000000 { print $2 }' | sort -n \
+    | awk '{ v[NR] = $1 } END {
+        if (NR == 0) exit
+        printf "latency p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  p99.9 %.2f ms  max %.2f ms (%d after 2 s, from the log)\n",
+          v[int(NR * .50) + 1] / 1e3, v[int(NR * .90) + 1] / 1e3, v[int(NR * .99) + 1] / 1e3,
+          v[int(NR * .999) + 1] / 1e3, v[NR] / 1e3, NR }'
+  rm -f "$log".*
 }
 
 echo "# machine: $(nproc) cores, $(uptime | sed 's/.*load average/load average/')"
@@ -139,6 +158,12 @@ for rate in 1000 ${pgbench_tps:-}; do
   echo "## POST /orders, open loop at $rate/s, $conns connections over $conns assessments, $duration ($backend)"
   orders -R "$rate"
 done
+if [ "$backend" = postgresql ]; then
+  # the database's own floor for a durable transaction at that rate
+  checkpoint
+  echo "## pgbench -N -c $conns -j 2 -T ${duration%s} -R 1000 (same server, while arbiterd is idle)"
+  run_pgbench -R 1000
+fi
 
 acct=$(new_assessment)
 for i in $(seq 10); do
