@@ -16,8 +16,13 @@ typedef struct _ArbMarker ArbMarker;
 ArbMarker *arb_marker_new (ArbHost *host, ArbTrading *trading, ArbSaga *saga);
 void       arb_marker_free (ArbMarker *marker);
 void       arb_marker_on_quote (ArbMarker *marker, const char *market);
-/* takes the day anchors of every account whose trading day has changed */
+/* takes the day anchors of every account whose trading day has changed;
+ * an account holding a market without a quote waits for one, at most a
+ * minute after the start (doc/risk-rules.md, "Trading days") */
 void       arb_marker_take_day_anchors (ArbMarker *marker);
+/* what the timer at the end of that minute runs: the anchors of the
+ * accounts still waiting are taken with what there is */
+void       arb_marker_end_anchor_wait (ArbMarker *marker);
 /* fails the active assessments past max_days or inactivity_days (a timer
  * runs it every minute) */
 void       arb_marker_check_time_rules (ArbMarker *marker);

@@ -17,6 +17,10 @@
 
 #define DAY_US (G_GINT64_CONSTANT (86400) * G_USEC_PER_SEC)
 #define TIME_RULES_EVERY_S 60
+/* a new trading day's anchors wait for a quote of every market the account
+ * holds (its equity is not known before), at most this long after the
+ * daemon started; after that, a market still without one counts at cost */
+#define ANCHOR_WAIT_US (60 * G_USEC_PER_SEC)
 
 struct _ArbMarker {
   ArbHost    *host;
@@ -25,9 +29,14 @@ struct _ArbMarker {
   GHashTable *closing;  /* position id → gint64 when asked */
   GHashTable *failing;  /* account id → gint64 when asked */
   GHashTable *dirty;    /* set of ArbAccount whose row changed in memory */
+  /* set of ArbAccount whose new day's anchors wait for quotes; not
+   * evaluated against the rules until they have them */
+  GHashTable *unanchored;
+  gint64      anchor_deadline; /* until when they may wait */
   guint       persist_source;
   guint       reset_source;
   guint       time_rules_source;
+  guint       anchor_source; /* the wait's end */
   guint64     marks;    /* account evaluations */
 };
 
@@ -65,6 +74,8 @@ arb_marker_new (ArbHost *host, ArbTrading *trading, ArbSaga *saga)
   m->closing = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   m->failing = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   m->dirty = g_hash_table_new (g_direct_hash, g_direct_equal);
+  m->unanchored = g_hash_table_new (g_direct_hash, g_direct_equal);
+  m->anchor_deadline = arb_now_us () + ANCHOR_WAIT_US;
   s = g_timeout_source_new (PERSIST_EVERY_MS);
   g_source_set_callback (s, persist_dirty, m, NULL);
   g_source_set_name (s, "arb-marker-persist");
@@ -101,6 +112,8 @@ arb_marker_free (ArbMarker *marker)
   remove_source (marker->host->context, marker->persist_source);
   remove_source (marker->host->context, marker->reset_source);
   remove_source (marker->host->context, marker->time_rules_source);
+  remove_source (marker->host->context, marker->anchor_source);
+  g_hash_table_unref (marker->unanchored);
   g_hash_table_unref (marker->closing);
   g_hash_table_unref (marker->failing);
   g_hash_table_unref (marker->dirty);
@@ -439,10 +452,12 @@ evaluate (ArbMarker *m, ArbAccount *account, const char *market, const ArbQuote 
     check_pass (m, account, program, &view.value, now);
 }
 
+static gboolean anchor_account (ArbMarker *m, ArbAccount *account, gint64 now);
+
 void
 arb_marker_after_change (ArbMarker *m, ArbAccount *account)
 {
-  if (account->row->status == ARB_ASSESSMENT_ACTIVE)
+  if (account->row->status == ARB_ASSESSMENT_ACTIVE && !g_hash_table_contains (m->unanchored, account))
     evaluate (m, account, NULL, NULL, arb_now_us ());
 }
 
@@ -471,14 +486,100 @@ arb_marker_on_quote (ArbMarker *m, const char *market)
       ArbAccount *account = g_ptr_array_index (accounts, i);
       if (account->row->status != ARB_ASSESSMENT_ACTIVE)
         continue;
+      if (g_hash_table_contains (m->unanchored, account) && anchor_account (m, account, now))
+        g_hash_table_remove (m->unanchored, account);
       check_brackets (m, account, market, quote, now);
-      if (account->row->status == ARB_ASSESSMENT_ACTIVE)
+      if (account->row->status == ARB_ASSESSMENT_ACTIVE && !g_hash_table_contains (m->unanchored, account))
         evaluate (m, account, market, quote, now);
     }
   arb_metrics_counter_add (m->host->metrics, "arb_marks_total", NULL, accounts->len);
 }
 
 /* ---- the trading day ------------------------------------------------------ */
+
+/* a market @account holds that has no quote in the book, or NULL */
+static const char *
+unquoted_market (ArbMarker *m, ArbAccount *account)
+{
+  GHashTableIter it;
+  gpointer v;
+
+  g_hash_table_iter_init (&it, account->exposure);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    {
+      ArbExposure *e = v;
+      g_autoptr(ArbQuote) q = arb_price_book_get (m->host->book, e->market);
+      if (q == NULL)
+        return e->market;
+    }
+  return NULL;
+}
+
+/* Takes @account's anchors if a new trading day began since it last did.
+ * FALSE: they wait for a quote of a market it holds (until the deadline). */
+static gboolean
+anchor_account (ArbMarker *m, ArbAccount *account, gint64 now)
+{
+  ArbProgram *program = arb_trading_get_program (m->trading, account->row->program);
+  const char *missing;
+  gint64 day_start;
+  ArbAccountValue v;
+
+  if (program == NULL || account->row->status != ARB_ASSESSMENT_ACTIVE)
+    return TRUE;
+  day_start = arb_program_day_start (program, now);
+  if (account->row->day_start_us >= day_start)
+    return TRUE;
+  /* the equity at the start of the day needs the price of every position */
+  missing = unquoted_market (m, account);
+  if (missing != NULL && now < m->anchor_deadline)
+    return FALSE;
+  if (missing != NULL)
+    {
+      g_autofree char *msg = g_strdup_printf ("assessment %s: the day's anchors are taken without a quote for %s, "
+                                              "which counts at its entry price",
+                                              account->row->id, missing);
+      arb_log_for (NULL, "marker", G_LOG_LEVEL_WARNING, msg);
+    }
+  /* a new trading day: the anchors are the values at its start (taken
+   * now; a daemon that was down at the reset takes them when it starts) */
+  if (!arb_trading_value (m->trading, account, &v, NULL))
+    return TRUE;
+  /* the day that ended: its gain counts for the consistency rule */
+  if (account->row->day_start_us != 0)
+    {
+      ArbDecimal gained;
+      if (arb_decimal_sub (v.equity, account->row->day_start_equity, &gained, NULL))
+        account->row->best_day_profit = arb_decimal_max (account->row->best_day_profit, gained);
+    }
+  account->row->eod_high_balance = arb_decimal_max (account->row->eod_high_balance, account->row->balance);
+  account->row->eod_high_equity = arb_decimal_max (account->row->eod_high_equity, v.equity);
+  account->row->day_high_equity = v.equity;
+  account->row->day_start_balance = account->row->balance;
+  account->row->day_start_equity = v.equity;
+  account->row->day_start_us = day_start;
+  g_hash_table_add (m->dirty, account);
+  return TRUE;
+}
+
+void
+arb_marker_end_anchor_wait (ArbMarker *m)
+{
+  m->anchor_deadline = MIN (m->anchor_deadline, arb_now_us ());
+  remove_source (m->host->context, m->anchor_source);
+  m->anchor_source = 0;
+  arb_marker_take_day_anchors (m);
+  persist_dirty (m);
+}
+
+static gboolean
+on_anchor_deadline (gpointer data)
+{
+  ArbMarker *m = data;
+  m->anchor_source = 0;
+  arb_marker_end_anchor_wait (m);
+  return G_SOURCE_REMOVE;
+}
 
 void
 arb_marker_take_day_anchors (ArbMarker *m)
@@ -489,33 +590,19 @@ arb_marker_take_day_anchors (ArbMarker *m)
   for (guint i = 0; i < accounts->len; i++)
     {
       ArbAccount *account = g_ptr_array_index (accounts, i);
-      ArbProgram *program = arb_trading_get_program (m->trading, account->row->program);
-      gint64 day_start;
-      ArbAccountValue v;
-
-      if (program == NULL || account->row->status != ARB_ASSESSMENT_ACTIVE)
-        continue;
-      day_start = arb_program_day_start (program, now);
-      if (account->row->day_start_us >= day_start)
-        continue;
-      /* a new trading day: the anchors are the values at its start (taken
-       * now; a daemon that was down at the reset takes them when it starts) */
-      if (!arb_trading_value (m->trading, account, &v, NULL))
-        continue;
-      /* the day that ended: its gain counts for the consistency rule */
-      if (account->row->day_start_us != 0)
-        {
-          ArbDecimal gained;
-          if (arb_decimal_sub (v.equity, account->row->day_start_equity, &gained, NULL))
-            account->row->best_day_profit = arb_decimal_max (account->row->best_day_profit, gained);
-        }
-      account->row->eod_high_balance = arb_decimal_max (account->row->eod_high_balance, account->row->balance);
-      account->row->eod_high_equity = arb_decimal_max (account->row->eod_high_equity, v.equity);
-      account->row->day_high_equity = v.equity;
-      account->row->day_start_balance = account->row->balance;
-      account->row->day_start_equity = v.equity;
-      account->row->day_start_us = day_start;
-      g_hash_table_add (m->dirty, account);
+      if (anchor_account (m, account, now))
+        g_hash_table_remove (m->unanchored, account);
+      else
+        g_hash_table_add (m->unanchored, account);
+    }
+  /* those that wait are taken at the deadline with what there is */
+  if (g_hash_table_size (m->unanchored) > 0 && m->anchor_source == 0)
+    {
+      GSource *s = g_timeout_source_new ((guint) ((m->anchor_deadline - now) / 1000 + 1));
+      g_source_set_callback (s, on_anchor_deadline, m, NULL);
+      g_source_set_name (s, "arb-marker-anchor-deadline");
+      m->anchor_source = g_source_attach (s, m->host->context);
+      g_source_unref (s);
     }
 }
 

@@ -993,6 +993,99 @@ test_day_anchors (void)
   }
 }
 
+/* The anchors of a day that began while the daemon was down, for accounts
+ * with open positions: the equity at the start of the day needs their
+ * prices, so the anchors wait for a quote of every market held; at the end
+ * of the wait, what still has none counts at its entry price */
+
+static gboolean
+anchored (Life *l, gconstpointer id)
+{
+  ArbAccount *a = account_of (l, id);
+  return a->row->day_start_us == arb_program_day_start (program_of (l, a->row->program), arb_now_us ());
+}
+
+static ArbPositionRow *
+open_row (const char *id, const char *assessment, const char *market, const char *entry, gint64 at)
+{
+  ArbPositionRow *p = g_new0 (ArbPositionRow, 1);
+  p->id = g_strdup (id);
+  p->assessment_id = g_strdup (assessment);
+  p->order_id = g_strdup_printf ("%s-order", id);
+  p->market = g_strdup (market);
+  p->side = ARB_SIDE_LONG;
+  p->status = ARB_POSITION_OPEN;
+  p->quantity = p->initial_quantity = dec ("1");
+  p->entry_price = dec (entry);
+  p->margin = dec ("1000");
+  p->opened_us = p->updated_us = at;
+  return p;
+}
+
+static void
+test_anchors_wait_for_quotes (void)
+{
+  g_autoptr(Life) l = life_new (anchor_groups);
+  g_autoptr(GPtrArray) positions = g_ptr_array_new_with_free_func ((GDestroyNotify) arb_position_row_free);
+  g_autoptr(GHashTable) stored = NULL;
+  gint64 yesterday = yesterday_in ("Europe/Prague", 0);
+  ArbAssessmentRow *rows[4];
+  ArbAccount *held, *two, *flat;
+
+  /* each anchored at the start of yesterday at 100,000, with 1 BTC bought
+   * at 50,000 (and "two" 1 ETH at 3,000) */
+  rows[0] = old_row (l, "held", "prague", "100000", 3);
+  rows[1] = old_row (l, "two", "prague", "100000", 3);
+  rows[2] = old_row (l, "flat", "prague", "100000", 3);
+  for (guint i = 0; i < 3; i++)
+    rows[i]->day_start_us = yesterday;
+  rows[3] = NULL;
+  g_ptr_array_add (positions, open_row ("held-btc", "held", BTC, "50000", yesterday + HOUR_US));
+  g_ptr_array_add (positions, open_row ("two-btc", "two", BTC, "50000", yesterday + HOUR_US));
+  g_ptr_array_add (positions, open_row ("two-eth", "two", "crypto:ETH-USD", "3000", yesterday + HOUR_US));
+  store_write (l, rows, positions);
+
+  life_start (l);
+  held = account_of (l, "held");
+  two = account_of (l, "two");
+  flat = account_of (l, "flat");
+  /* no position: anchored at once; the others wait, yesterday's anchors
+   * still in place */
+  g_assert_true (anchored (l, "flat"));
+  assert_dec (flat->row->day_start_equity, "100000");
+  g_assert_cmpint (held->row->day_start_us, ==, yesterday);
+  g_assert_cmpint (two->row->day_start_us, ==, yesterday);
+
+  /* BTC at 52,000: "held" is valued, +2,000 unrealised */
+  quote (l, BTC, "52000");
+  g_assert_true (wait_for (l, anchored, "held"));
+  assert_dec (held->row->day_start_balance, "100000");
+  assert_dec (held->row->day_start_equity, "102000");
+  assert_dec (held->row->day_high_equity, "102000");
+  assert_dec (held->row->eod_high_equity, "102000");
+  /* yesterday's gain, open positions included */
+  assert_dec (held->row->best_day_profit, "2000");
+  /* "two" still lacks ETH */
+  run_for (100);
+  g_assert_cmpint (two->row->day_start_us, ==, yesterday);
+
+  /* the wait ends: ETH counts at its entry price */
+  arb_marker_end_anchor_wait (l->host->marker);
+  g_assert_true (anchored (l, "two"));
+  assert_dec (two->row->day_start_equity, "102000");
+
+  /* written within a second; a restart reads them */
+  run_for (1500);
+  life_stop (l);
+  stored = store_read (l);
+  {
+    ArbAssessmentRow *r = g_hash_table_lookup (stored, "held");
+    g_assert_cmpint (r->day_start_us, ==, day_start_in ("Europe/Prague", 0, arb_now_us ()));
+    assert_dec (r->day_start_equity, "102000");
+    assert_dec (r->best_day_profit, "2000");
+  }
+}
+
 /* ======================================================================== */
 /* A breach by unrealised loss alone                                        */
 
@@ -1213,6 +1306,7 @@ main (int argc, char **argv)
   g_test_add_func ("/lifecycle/pass/min-trading-days", test_min_trading_days);
   g_test_add_func ("/lifecycle/fail/max-days-and-inactivity", test_time_rules);
   g_test_add_func ("/lifecycle/day-anchors", test_day_anchors);
+  g_test_add_func ("/lifecycle/day-anchors/wait-for-quotes", test_anchors_wait_for_quotes);
   g_test_add_func ("/lifecycle/fail/unrealised-loss", test_unrealised_breach);
   g_test_add_func ("/lifecycle/pause", test_pause);
   g_test_add_func ("/lifecycle/pause-then-breach", test_pause_then_breach);
