@@ -43,6 +43,18 @@ struct _ArbMarker {
 static void schedule_reset (ArbMarker *marker);
 static gboolean check_time_rules (gpointer data);
 
+/* @s (taken) on the host's context, calling @func with @m: its id */
+static guint
+attach (ArbMarker *m, GSource *s, GSourceFunc func, const char *name)
+{
+  guint id;
+  g_source_set_callback (s, func, m, NULL);
+  g_source_set_name (s, name);
+  id = g_source_attach (s, m->host->context);
+  g_source_unref (s);
+  return id;
+}
+
 static gboolean
 persist_dirty (gpointer data)
 {
@@ -66,7 +78,6 @@ ArbMarker *
 arb_marker_new (ArbHost *host, ArbTrading *trading, ArbSaga *saga)
 {
   ArbMarker *m = g_new0 (ArbMarker, 1);
-  GSource *s;
 
   m->host = host;
   m->trading = trading;
@@ -76,21 +87,14 @@ arb_marker_new (ArbHost *host, ArbTrading *trading, ArbSaga *saga)
   m->dirty = g_hash_table_new (g_direct_hash, g_direct_equal);
   m->unanchored = g_hash_table_new (g_direct_hash, g_direct_equal);
   m->anchor_deadline = arb_now_us () + ANCHOR_WAIT_US;
-  s = g_timeout_source_new (PERSIST_EVERY_MS);
-  g_source_set_callback (s, persist_dirty, m, NULL);
-  g_source_set_name (s, "arb-marker-persist");
-  m->persist_source = g_source_attach (s, host->context);
-  g_source_unref (s);
+  m->persist_source = attach (m, g_timeout_source_new (PERSIST_EVERY_MS), persist_dirty, "arb-marker-persist");
   arb_metrics_declare (host->metrics, "arb_marks_total", ARB_METRIC_COUNTER,
                        "account evaluations after a price move of a market it holds");
   arb_metrics_declare (host->metrics, "arb_rule_closes_total", ARB_METRIC_COUNTER,
                        "positions closed by stop-loss or take-profit");
   arb_metrics_declare (host->metrics, "arb_breaches_total", ARB_METRIC_COUNTER, "risk rule breaches");
-  s = g_timeout_source_new_seconds (TIME_RULES_EVERY_S);
-  g_source_set_callback (s, check_time_rules, m, NULL);
-  g_source_set_name (s, "arb-marker-time-rules");
-  m->time_rules_source = g_source_attach (s, host->context);
-  g_source_unref (s);
+  m->time_rules_source = attach (m, g_timeout_source_new_seconds (TIME_RULES_EVERY_S), check_time_rules,
+                                 "arb-marker-time-rules");
   arb_marker_take_day_anchors (m);
   schedule_reset (m);
   return m;
@@ -497,31 +501,12 @@ arb_marker_on_quote (ArbMarker *m, const char *market)
 
 /* ---- the trading day ------------------------------------------------------ */
 
-/* a market @account holds that has no quote in the book, or NULL */
-static const char *
-unquoted_market (ArbMarker *m, ArbAccount *account)
-{
-  GHashTableIter it;
-  gpointer v;
-
-  g_hash_table_iter_init (&it, account->exposure);
-  while (g_hash_table_iter_next (&it, NULL, &v))
-    {
-      ArbExposure *e = v;
-      g_autoptr(ArbQuote) q = arb_price_book_get (m->host->book, e->market);
-      if (q == NULL)
-        return e->market;
-    }
-  return NULL;
-}
-
 /* Takes @account's anchors if a new trading day began since it last did.
  * FALSE: they wait for a quote of a market it holds (until the deadline). */
 static gboolean
 anchor_account (ArbMarker *m, ArbAccount *account, gint64 now)
 {
   ArbProgram *program = arb_trading_get_program (m->trading, account->row->program);
-  const char *missing;
   gint64 day_start;
   ArbAccountValue v;
 
@@ -530,21 +515,20 @@ anchor_account (ArbMarker *m, ArbAccount *account, gint64 now)
   day_start = arb_program_day_start (program, now);
   if (account->row->day_start_us >= day_start)
     return TRUE;
-  /* the equity at the start of the day needs the price of every position */
-  missing = unquoted_market (m, account);
-  if (missing != NULL && now < m->anchor_deadline)
-    return FALSE;
-  if (missing != NULL)
-    {
-      g_autofree char *msg = g_strdup_printf ("assessment %s: the day's anchors are taken without a quote for %s, "
-                                              "which counts at its entry price",
-                                              account->row->id, missing);
-      arb_log_for (NULL, "marker", G_LOG_LEVEL_WARNING, msg);
-    }
   /* a new trading day: the anchors are the values at its start (taken
    * now; a daemon that was down at the reset takes them when it starts) */
   if (!arb_trading_value (m->trading, account, &v, NULL))
     return TRUE;
+  /* the equity at the start of the day needs the price of every position */
+  if (v.unquoted != NULL && now < m->anchor_deadline)
+    return FALSE;
+  if (v.unquoted != NULL)
+    {
+      g_autofree char *msg = g_strdup_printf ("assessment %s: the day's anchors are taken without a quote for %s, "
+                                              "which counts at its entry price",
+                                              account->row->id, v.unquoted);
+      arb_log_for (NULL, "marker", G_LOG_LEVEL_WARNING, msg);
+    }
   /* the day that ended: its gain counts for the consistency rule */
   if (account->row->day_start_us != 0)
     {
@@ -562,14 +546,21 @@ anchor_account (ArbMarker *m, ArbAccount *account, gint64 now)
   return TRUE;
 }
 
+/* the anchors due now, written at once */
+static void
+anchor_and_persist (ArbMarker *m)
+{
+  arb_marker_take_day_anchors (m);
+  persist_dirty (m);
+}
+
 void
 arb_marker_end_anchor_wait (ArbMarker *m)
 {
   m->anchor_deadline = MIN (m->anchor_deadline, arb_now_us ());
   remove_source (m->host->context, m->anchor_source);
   m->anchor_source = 0;
-  arb_marker_take_day_anchors (m);
-  persist_dirty (m);
+  anchor_and_persist (m);
 }
 
 static gboolean
@@ -597,13 +588,8 @@ arb_marker_take_day_anchors (ArbMarker *m)
     }
   /* those that wait are taken at the deadline with what there is */
   if (g_hash_table_size (m->unanchored) > 0 && m->anchor_source == 0)
-    {
-      GSource *s = g_timeout_source_new ((guint) ((m->anchor_deadline - now) / 1000 + 1));
-      g_source_set_callback (s, on_anchor_deadline, m, NULL);
-      g_source_set_name (s, "arb-marker-anchor-deadline");
-      m->anchor_source = g_source_attach (s, m->host->context);
-      g_source_unref (s);
-    }
+    m->anchor_source = attach (m, g_timeout_source_new ((guint) ((m->anchor_deadline - now) / 1000 + 1)),
+                               on_anchor_deadline, "arb-marker-anchor-deadline");
 }
 
 static gboolean
@@ -611,8 +597,7 @@ on_reset (gpointer data)
 {
   ArbMarker *m = data;
   m->reset_source = 0;
-  arb_marker_take_day_anchors (m);
-  persist_dirty (m);
+  anchor_and_persist (m);
   schedule_reset (m);
   return G_SOURCE_REMOVE;
 }
@@ -624,7 +609,6 @@ schedule_reset (ArbMarker *m)
   g_auto(GStrv) names = arb_trading_program_names (m->trading);
   gint64 now = arb_now_us ();
   gint64 next = G_MAXINT64;
-  GSource *s;
 
   for (guint i = 0; names[i] != NULL; i++)
     {
@@ -634,11 +618,8 @@ schedule_reset (ArbMarker *m)
   if (next == G_MAXINT64)
     return;
   /* a millisecond late rather than early: the anchor belongs to the new day */
-  s = g_timeout_source_new ((guint) MIN ((next - now) / 1000 + 1, G_MAXUINT32));
-  g_source_set_callback (s, on_reset, m, NULL);
-  g_source_set_name (s, "arb-marker-daily-reset");
-  m->reset_source = g_source_attach (s, m->host->context);
-  g_source_unref (s);
+  m->reset_source = attach (m, g_timeout_source_new ((guint) MIN ((next - now) / 1000 + 1, G_MAXUINT32)), on_reset,
+                            "arb-marker-daily-reset");
 }
 
 void

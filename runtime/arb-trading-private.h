@@ -160,10 +160,13 @@ void arb_trading_exposure_add (ArbTrading *trading, ArbAccount *account, const A
 
 /* balance + unrealised P&L (positions without a price count at entry) */
 typedef struct {
-  ArbDecimal equity;
-  ArbDecimal unrealized;
-  ArbDecimal used_margin;
-  ArbDecimal free_margin;
+  ArbDecimal  equity;
+  ArbDecimal  unrealized;
+  ArbDecimal  used_margin;
+  ArbDecimal  free_margin;
+  /* arb_trading_value(): a market held that has no quote in the book (so
+   * counted at entry), or NULL; always NULL from a mark */
+  const char *unquoted;
 } ArbAccountValue;
 gboolean arb_trading_value (ArbTrading *trading, ArbAccount *account, ArbAccountValue *out, GError **error);
 /* the same after a move of @market only: re-prices that market with @quote

@@ -798,6 +798,7 @@ value_from (ArbAccount *account, __int128 unreal, ArbAccountValue *out, GError *
     }
   out->unrealized = arb_decimal_from_raw (raw);
   out->used_margin = account->used_margin;
+  out->unquoted = NULL;
   if (!arb_decimal_add (account->row->balance, out->unrealized, &out->equity, error)
       || !arb_decimal_sub (out->equity, out->used_margin, &out->free_margin, error))
     return FALSE;
@@ -808,6 +809,7 @@ gboolean
 arb_trading_value (ArbTrading *trading, ArbAccount *account, ArbAccountValue *out, GError **error)
 {
   __int128 unreal = 0; /* scale 10^16 */
+  const char *unquoted = NULL;
   GHashTableIter it;
   gpointer v;
 
@@ -817,9 +819,14 @@ arb_trading_value (ArbTrading *trading, ArbAccount *account, ArbAccountValue *ou
     {
       ArbExposure *e = v;
       g_autoptr(ArbQuote) q = arb_price_book_get (trading->host->book, e->market);
+      if (q == NULL && unquoted == NULL)
+        unquoted = e->market;
       unreal += exposure_unreal (e, q);
     }
-  return value_from (account, unreal, out, error);
+  if (!value_from (account, unreal, out, error))
+    return FALSE;
+  out->unquoted = unquoted;
+  return TRUE;
 }
 
 gboolean
