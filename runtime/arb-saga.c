@@ -619,6 +619,16 @@ prepare_order (SagaRun *run, ArbAccount *account, ArbStoreTxn *txn, GError **err
       arb_fill_clear (&fill);
       PREPARE_FAIL (retype (error, ARB_TRADING_ERROR_VALIDATION));
     }
+  /* the equity, and so every check below, needs a price for every market
+   * the account holds: after a start, before the feeds have sent one */
+  if (value.unquoted != NULL)
+    {
+      error = g_error_new (ARB_TRADING_ERROR, ARB_TRADING_ERROR_MARKET_DATA,
+                           "no quote yet for %s, which the assessment holds: its equity is not known",
+                           value.unquoted);
+      arb_fill_clear (&fill);
+      PREPARE_FAIL (error);
+    }
   if (arb_decimal_cmp (needed, value.free_margin) > 0)
     {
       error = g_error_new (ARB_TRADING_ERROR, ARB_TRADING_ERROR_INSUFFICIENT_BALANCE,

@@ -1031,6 +1031,7 @@ test_anchors_wait_for_quotes (void)
   gint64 yesterday = yesterday_in ("Europe/Prague", 0);
   ArbAssessmentRow *rows[4];
   ArbAccount *held, *two, *flat;
+  Answer ans = { 0 };
 
   /* each anchored at the start of yesterday at 100,000, with 1 BTC bought
    * at 50,000 (and "two" 1 ETH at 3,000) */
@@ -1068,11 +1069,25 @@ test_anchors_wait_for_quotes (void)
   /* "two" still lacks ETH */
   run_for (100);
   g_assert_cmpint (two->row->day_start_us, ==, yesterday);
+  /* and cannot trade, even BTC: its equity is not known (503, ETH named);
+   * "held" can */
+  order (l, "two", TRUE, "0.1", &ans);
+  g_assert_error (ans.error, ARB_TRADING_ERROR, ARB_TRADING_ERROR_MARKET_DATA);
+  g_assert_nonnull (strstr (ans.error->message, "crypto:ETH-USD"));
+  order (l, "held", TRUE, "0.1", &ans);
+  g_assert_no_error (ans.error);
 
   /* the wait ends: ETH counts at its entry price */
   arb_marker_end_anchor_wait (l->host->marker);
   g_assert_true (anchored (l, "two"));
   assert_dec (two->row->day_start_equity, "102000");
+  /* orders wait for the quote itself */
+  order (l, "two", TRUE, "0.1", &ans);
+  g_assert_error (ans.error, ARB_TRADING_ERROR, ARB_TRADING_ERROR_MARKET_DATA);
+  quote (l, "crypto:ETH-USD", "3000");
+  order (l, "two", TRUE, "0.1", &ans);
+  g_assert_no_error (ans.error);
+  answer_clear (&ans);
 
   /* written within a second; a restart reads them */
   run_for (1500);
