@@ -9,7 +9,8 @@
 # Defaults: 16 connections, 10s, 100000 trades for the history account.
 # ROUNDS (PostgreSQL, default 0): at the end, pgbench and the closed-loop
 # orders take turns that many more times on the same server, and each
-# round prints the ratio of the two. This VM's speed moves by up to 40 %
+# round prints the ratio of the two; then both at 1,000/s, and the round
+# prints the p99 of each. This VM's speed moves by up to 40 %
 # between runs, so one pair decides little; the rounds give the spread.
 # Each endpoint is measured closed loop (every connection sends its next
 # request when the last is answered: the most the machine does, and the
@@ -206,12 +207,18 @@ echo "## GET /trades?limit=50 on an account with $trades trades, open loop at 10
   -H "Authorization: Bearer $user" | sed -n '/^requests/,$p'
 
 if [ "$backend" = postgresql ] && [ "$rounds" -gt 0 ]; then
-  echo "# pgbench -N and POST /orders (closed loop, $conns connections, $duration each) taking turns, $rounds rounds"
+  echo "# pgbench -N and POST /orders taking turns, $rounds rounds: closed loop ($conns connections, $duration each), then at 1000/s"
+  p99() { sed -n 's/^latency .* p99 \([0-9.]* [µm]*s\) .*/\1/p'; }
   for r in $(seq "$rounds"); do
     checkpoint
     tps=$(run_pgbench | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
     checkpoint
     ops=$(orders | sed -n 's/^requests [0-9]*  throughput \([0-9.]*\) req\/s.*/\1/p')
     echo "## round $r: pgbench $tps tps, orders $ops/s, orders/pgbench $(awk -v a="$ops" -v b="$tps" 'BEGIN { printf "%.2f", a / b }')"
+    checkpoint
+    pg99=$(run_pgbench -R 1000 | p99)
+    checkpoint
+    or99=$(orders -R 1000 | p99)
+    echo "## round $r at 1000/s: p99 pgbench $pg99, orders $or99"
   done
 fi
