@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "arb-host-private.h"
+#include "arb-util-private.h"
 
 typedef struct {
   ArbQuote            *quote;  /* owned, nullable */
@@ -131,12 +132,6 @@ arb_price_book_get_status (ArbPriceBook *book, const char *market, ArbMarketStat
   return found;
 }
 
-static int
-compare_strings (const void *a, const void *b)
-{
-  return strcmp (*(char *const *) a, *(char *const *) b);
-}
-
 GStrv
 arb_price_book_list (ArbPriceBook *book)
 {
@@ -155,7 +150,7 @@ arb_price_book_list (ArbPriceBook *book)
       out[i++] = g_strdup (k);
   }
   g_mutex_unlock (&book->lock);
-  qsort (out, n, sizeof (char *), compare_strings);
+  qsort (out, n, sizeof (char *), arb_compare_strings);
   return out;
 }
 

@@ -70,6 +70,7 @@ arb_json_add_assessment_with_rules (ArbJson *j, ArbTrading *trading, ArbAccount 
 {
   ArbAssessmentRow *r = account->row;
   ArbAccountValue v;
+  g_autoptr(GPtrArray) unquoted = g_ptr_array_new ();
   g_autoptr(GError) error = NULL;
 
   arb_json_begin_object (j);
@@ -81,12 +82,18 @@ arb_json_add_assessment_with_rules (ArbJson *j, ArbTrading *trading, ArbAccount 
   arb_json_kv_time (j, "statusTime", r->status_time_us);
   arb_json_kv_decimal (j, "startingBalance", r->starting_balance);
   arb_json_kv_decimal (j, "balance", r->balance);
-  if (arb_trading_value (trading, account, &v, &error))
+  if (arb_trading_value_full (trading, account, &v, unquoted, &error))
     {
       arb_json_kv_decimal (j, "equity", v.equity);
       arb_json_kv_decimal (j, "unrealizedPnl", v.unrealized);
       arb_json_kv_decimal (j, "usedMargin", v.used_margin);
       arb_json_kv_decimal (j, "freeMargin", v.free_margin);
+      /* held, but no quote yet: counted at entry in the figures above */
+      arb_json_key (j, "unquotedMarkets");
+      arb_json_begin_array (j);
+      for (guint i = 0; i < unquoted->len; i++)
+        arb_json_string (j, g_ptr_array_index (unquoted, i));
+      arb_json_end_array (j);
     }
   arb_json_kv_decimal (j, "equityHighWaterMark", r->equity_hwm);
   arb_json_kv_decimal (j, "dayStartEquity", r->day_start_equity);

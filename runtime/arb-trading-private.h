@@ -169,6 +169,10 @@ typedef struct {
   const char *unquoted;
 } ArbAccountValue;
 gboolean arb_trading_value (ArbTrading *trading, ArbAccount *account, ArbAccountValue *out, GError **error);
+/* the same, adding to @unquoted_all (nullable) every market held that has no
+ * quote, sorted; its strings are the account's, valid while it holds them */
+gboolean arb_trading_value_full (ArbTrading *trading, ArbAccount *account, ArbAccountValue *out,
+                                 GPtrArray *unquoted_all, GError **error);
 /* the same after a move of @market only: re-prices that market with @quote
  * and takes the others from the last marks, O(1) instead of O(markets held).
  * Every book update is followed by a mark of the market's holders, so the

@@ -808,6 +808,13 @@ value_from (ArbAccount *account, __int128 unreal, ArbAccountValue *out, GError *
 gboolean
 arb_trading_value (ArbTrading *trading, ArbAccount *account, ArbAccountValue *out, GError **error)
 {
+  return arb_trading_value_full (trading, account, out, NULL, error);
+}
+
+gboolean
+arb_trading_value_full (ArbTrading *trading, ArbAccount *account, ArbAccountValue *out, GPtrArray *unquoted_all,
+                        GError **error)
+{
   __int128 unreal = 0; /* scale 10^16 */
   const char *unquoted = NULL;
   GHashTableIter it;
@@ -819,10 +826,17 @@ arb_trading_value (ArbTrading *trading, ArbAccount *account, ArbAccountValue *ou
     {
       ArbExposure *e = v;
       g_autoptr(ArbQuote) q = arb_price_book_get (trading->host->book, e->market);
-      if (q == NULL && unquoted == NULL)
-        unquoted = e->market;
+      if (q == NULL)
+        {
+          if (unquoted == NULL)
+            unquoted = e->market;
+          if (unquoted_all != NULL)
+            g_ptr_array_add (unquoted_all, e->market);
+        }
       unreal += exposure_unreal (e, q);
     }
+  if (unquoted_all != NULL)
+    g_ptr_array_sort (unquoted_all, arb_compare_strings);
   if (!value_from (account, unreal, out, error))
     return FALSE;
   out->unquoted = unquoted;

@@ -15,6 +15,8 @@ char    *arb_format_duration_ms (gint64 ms);
 guint    arb_levenshtein (const char *a, const char *b);
 /* the closest of @candidates to @word, or NULL when nothing is near enough */
 const char *arb_closest_word (const char *word, const char *const *candidates);
+/* strcmp of two elements of an array of strings (qsort, g_ptr_array_sort) */
+int      arb_compare_strings (const void *a, const void *b);
 
 /* RFC 9562 version 7 (time-ordered), lower case */
 char    *arb_uuid_new (void);

@@ -103,6 +103,12 @@ arb_levenshtein (const char *a, const char *b)
   return prev[lb];
 }
 
+int
+arb_compare_strings (const void *a, const void *b)
+{
+  return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
 const char *
 arb_closest_word (const char *word, const char *const *candidates)
 {

@@ -30,6 +30,7 @@
 
 #include "arb-marker-private.h"
 #include "arb-risk-private.h"
+#include "arb-saga-private.h"
 #include "arb-store-private.h"
 #include "arb-trading-private.h"
 #include "arb-util-private.h"
@@ -1022,6 +1023,33 @@ open_row (const char *id, const char *assessment, const char *market, const char
   return p;
 }
 
+/* the assessment's answer (GET /assessments/{id}): its "unquotedMarkets"
+ * joined with commas, and its equity */
+static char *
+unquoted_markets (Life *l, ArbAccount *a, char **equity)
+{
+  g_auto(ArbJson) j = { 0 };
+  g_autofree char *text = NULL;
+  g_autoptr(JsonNode) node = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GStrvBuilder) names = g_strv_builder_new ();
+  g_auto(GStrv) joined = NULL;
+  JsonArray *list;
+
+  arb_json_init (&j, 256);
+  arb_json_add_assessment (&j, l->host->trading, a);
+  text = arb_json_steal (&j, NULL);
+  node = json_from_string (text, &error);
+  g_assert_no_error (error);
+  list = json_object_get_array_member (json_node_get_object (node), "unquotedMarkets");
+  g_assert_nonnull (list);
+  for (guint i = 0; i < json_array_get_length (list); i++)
+    g_strv_builder_add (names, json_array_get_string_element (list, i));
+  joined = g_strv_builder_end (names);
+  *equity = g_strdup (json_at (node, "equity"));
+  return g_strjoinv (",", joined);
+}
+
 static void
 test_anchors_wait_for_quotes (void)
 {
@@ -1069,6 +1097,17 @@ test_anchors_wait_for_quotes (void)
   /* "two" still lacks ETH */
   run_for (100);
   g_assert_cmpint (two->row->day_start_us, ==, yesterday);
+  /* and its answer says that ETH counts at entry: 100,000 + 2,000 on BTC */
+  {
+    g_autofree char *equity = NULL;
+    g_autofree char *markets = unquoted_markets (l, two, &equity);
+    g_assert_cmpstr (markets, ==, "crypto:ETH-USD");
+    g_assert_cmpstr (equity, ==, "102000.00000000");
+    g_clear_pointer (&markets, g_free);
+    g_clear_pointer (&equity, g_free);
+    markets = unquoted_markets (l, held, &equity);
+    g_assert_cmpstr (markets, ==, "");
+  }
   /* and cannot trade, even BTC: its equity is not known (503, ETH named);
    * "held" can */
   order (l, "two", TRUE, "0.1", &ans);
@@ -1085,6 +1124,11 @@ test_anchors_wait_for_quotes (void)
   order (l, "two", TRUE, "0.1", &ans);
   g_assert_error (ans.error, ARB_TRADING_ERROR, ARB_TRADING_ERROR_MARKET_DATA);
   quote (l, "crypto:ETH-USD", "3000");
+  {
+    g_autofree char *equity = NULL;
+    g_autofree char *markets = unquoted_markets (l, two, &equity);
+    g_assert_cmpstr (markets, ==, "");
+  }
   order (l, "two", TRUE, "0.1", &ans);
   g_assert_no_error (ans.error);
   answer_clear (&ans);
