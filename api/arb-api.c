@@ -9,6 +9,7 @@
 #include <libsoup/soup.h>
 
 #include "arb-api-private.h"
+#include "arb-json-strict-private.h"
 #include "arb-risk-private.h"
 #include "arb-util-private.h"
 
@@ -275,6 +276,7 @@ parse_object (SoupServerMessage *msg, const char *const *allowed, JsonParser *pa
   gsize len = 0;
   const char *data = g_bytes_get_data (bytes, &len);
   g_autoptr(GError) local = NULL;
+  g_autofree char *twice = NULL;
   JsonNode *root;
   JsonObject *obj;
   g_autoptr(GList) members = NULL;
@@ -295,10 +297,14 @@ parse_object (SoupServerMessage *msg, const char *const *allowed, JsonParser *pa
       g_set_error (error, ARB_TRADING_ERROR, ARB_TRADING_ERROR_VALIDATION, "the body is not UTF-8");
       return NULL;
     }
-  if (!json_parser_load_from_data (parser, data, (gssize) len, &local))
+  if (!arb_json_load_strict (parser, data, len, &twice, &local))
     {
-      g_set_error (error, ARB_TRADING_ERROR, ARB_TRADING_ERROR_VALIDATION, "the body is not valid JSON: %s",
-                   local->message);
+      if (twice != NULL)
+        g_set_error (error, ARB_TRADING_ERROR, ARB_TRADING_ERROR_VALIDATION,
+                     "the body names \"%s\" twice (which one counts is not defined)", twice);
+      else
+        g_set_error (error, ARB_TRADING_ERROR, ARB_TRADING_ERROR_VALIDATION, "the body is not valid JSON: %s",
+                     local->message);
       return NULL;
     }
   root = json_parser_get_root (parser);

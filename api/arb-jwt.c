@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "arb-jwt-private.h"
+#include "arb-json-strict-private.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -54,6 +55,16 @@ static gboolean
 refuse (GError **error, ArbJwtError code, const char *reason)
 {
   g_set_error_literal (error, ARB_JWT_ERROR, code, reason);
+  return FALSE;
+}
+
+static gboolean G_GNUC_PRINTF (3, 4)
+refuse_printf (GError **error, ArbJwtError code, const char *format, ...)
+{
+  va_list ap;
+  va_start (ap, format);
+  g_propagate_error (error, g_error_new_valist (ARB_JWT_ERROR, code, format, ap));
+  va_end (ap);
   return FALSE;
 }
 
@@ -148,14 +159,16 @@ json_text_is_acceptable (const guint8 *data, gsize len)
   return g_strstr_len ((const char *) data, len, "\\u0000") == NULL;
 }
 
+/* NULL when @data is not a JSON object, or (*twice set) when it names a
+ * member twice: the token's issuer may have read the other one */
 static JsonObject *
-parse_object (JsonParser *parser, const guint8 *data, gsize len)
+parse_object (JsonParser *parser, const guint8 *data, gsize len, char **twice)
 {
   JsonNode *root;
 
   if (!json_text_is_acceptable (data, len))
     return NULL;
-  if (!json_parser_load_from_data (parser, (const char *) data, len, NULL))
+  if (!arb_json_load_strict (parser, (const char *) data, len, twice, NULL))
     return NULL;
   root = json_parser_get_root (parser);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
@@ -597,6 +610,7 @@ arb_jwt_verify (const ArbJwtVerifier *v,
   gsize head_n, body_n, sig_n;
   g_autoptr(JsonParser) head_parser = NULL;
   g_autoptr(JsonParser) body_parser = NULL;
+  g_autofree char *twice = NULL;
   JsonObject *header, *claims;
 
   g_return_val_if_fail (v != NULL, FALSE);
@@ -635,7 +649,9 @@ arb_jwt_verify (const ArbJwtVerifier *v,
     return refuse (error, ARB_JWT_ERROR_MALFORMED, "malformed token: bad base64 in payload");
 
   head_parser = json_parser_new_immutable ();
-  header = parse_object (head_parser, head, head_n);
+  header = parse_object (head_parser, head, head_n, &twice);
+  if (header == NULL && twice != NULL)
+    return refuse_printf (error, ARB_JWT_ERROR_MALFORMED, "malformed token: header names \"%s\" twice", twice);
   if (header == NULL)
     return refuse (error, ARB_JWT_ERROR_MALFORMED, "malformed token: header is not a JSON object");
   if (!check_header (v, header, error))
@@ -649,7 +665,9 @@ arb_jwt_verify (const ArbJwtVerifier *v,
 
   /* only now, with the signer known, is the payload worth parsing */
   body_parser = json_parser_new_immutable ();
-  claims = parse_object (body_parser, body, body_n);
+  claims = parse_object (body_parser, body, body_n, &twice);
+  if (claims == NULL && twice != NULL)
+    return refuse_printf (error, ARB_JWT_ERROR_MALFORMED, "malformed token: payload names \"%s\" twice", twice);
   if (claims == NULL)
     return refuse (error, ARB_JWT_ERROR_MALFORMED, "malformed token: payload is not a JSON object");
   return check_claims (v, claims, now_s, out, error);

@@ -1655,6 +1655,9 @@ check_order_errors (Env *e, Book *b)
       "\"0123456789012345678901234567890123456789012345678901234567890123456789\"}",
       "clientOrderId" },
     { "{\"market\":\"" FIX "\",\"side\":\"buy\",\"quantity\":\"1\"}", "assessmentId is required" },
+    /* a field twice: which one counts is not defined, so neither does */
+    { "{\"assessmentId\":\"@ID@\",\"market\":\"" FIX "\",\"side\":\"sell\",\"side\":\"buy\",\"quantity\":\"1\"}",
+      "the body names \"side\" twice" },
     { "{\"assessmentId\":\"@ID@\",", "not valid JSON" },
     { "[\"@ID@\"]", "JSON object" },
     { "@ID@", "not valid JSON" },

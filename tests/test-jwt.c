@@ -181,6 +181,16 @@ static const Case cases[] = {
   { "hs256/header-json-garbage", "hs",
     "{\"op\":\"raw\",\"alg\":\"HS256\",\"key\":\"hs\",\"header_raw\":\"{alg:HS256\",\"payload\":{\"sub\":\"alice\"," STD "}}",
     0, ARB_JWT_ERROR_MALFORMED, "malformed token: header is not a JSON object" },
+  /* a member named twice: the issuer may have read the other one (json-glib
+   * keeps the last) */
+  { "hs256/payload-duplicate-roles", "hs",
+    "{\"op\":\"raw\",\"alg\":\"HS256\",\"key\":\"hs\",\"header\":{\"alg\":\"HS256\"},"
+    "\"payload_raw\":\"{\\\"sub\\\":\\\"bob\\\",\\\"roles\\\":[\\\"trader\\\"],\\\"roles\\\":[\\\"admin\\\"]," STD_ESCAPED "}\"}",
+    0, ARB_JWT_ERROR_MALFORMED, "malformed token: payload names \"roles\" twice" },
+  { "hs256/header-duplicate-alg", "hs",
+    "{\"op\":\"raw\",\"alg\":\"HS256\",\"key\":\"hs\",\"header_raw\":\"{\\\"alg\\\":\\\"none\\\",\\\"alg\\\":\\\"HS256\\\"}\","
+    "\"payload\":{\"sub\":\"alice\"," STD "}}",
+    0, ARB_JWT_ERROR_MALFORMED, "malformed token: header names \"alg\" twice" },
   { "hs256/over-8k", "hs", HS_ENC ("\"sub\":\"alice\"," STD), 6300, ARB_JWT_ERROR_TOO_LARGE, "token too large" },
 };
 
