@@ -17,6 +17,9 @@
 #define IDEMPOTENCY_TTL_US (24 * G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC)
 #define DEFAULT_TRADES_LIMIT 50
 #define MAX_TRADES_LIMIT     500
+/* closed positions: a page, and the default (the most one answer had before
+ * pages) */
+#define MAX_CLOSED_LIMIT     500
 
 typedef struct {
   char      *hash;
@@ -820,17 +823,95 @@ get_assessments (ArbApi *api, SoupServerMessage *msg, ArbPrincipal *who, GHashTa
   reply_writer (msg, 200, b);
 }
 
+/* Cursors are opaque to clients: base64url (unpadded) of "t1:SEQ" for the
+ * trades, "p1:CLOSED_US:ID" for closed positions. */
+static char *
+cursor_encode (const char *raw)
+{
+  char *b64 = g_base64_encode ((const guchar *) raw, strlen (raw));
+  g_strdelimit (b64, "+", '-');
+  g_strdelimit (b64, "/", '_');
+  for (char *e = b64 + strlen (b64); e > b64 && e[-1] == '='; e--)
+    e[-1] = '\0';
+  return b64;
+}
+
+/* the text of @cursor, when it is one of ours with @prefix; NULL otherwise */
+static char *
+cursor_decode (const char *cursor, const char *prefix)
+{
+  g_autofree char *b64 = NULL;
+  g_autofree guchar *raw = NULL;
+  gsize len = 0, n = strlen (cursor);
+  g_autofree char *text = NULL;
+
+  if (n == 0 || n > 160 || strspn (cursor, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != n)
+    return NULL;
+  b64 = g_malloc0 (n + 4);
+  memcpy (b64, cursor, n);
+  g_strdelimit (b64, "-", '+');
+  g_strdelimit (b64, "_", '/');
+  while (strlen (b64) % 4 != 0)
+    strcat (b64, "=");
+  raw = g_base64_decode (b64, &len);
+  text = g_strndup ((const char *) raw, len);
+  if (strlen (text) != len || !g_utf8_validate (text, -1, NULL) || !g_str_has_prefix (text, prefix))
+    return NULL;
+  return g_strdup (text + strlen (prefix));
+}
+
+static char *
+trades_cursor_encode (gint64 seq)
+{
+  g_autofree char *raw = g_strdup_printf ("t1:%" G_GINT64_FORMAT, seq);
+  return cursor_encode (raw);
+}
+
+static gboolean
+trades_cursor_decode (const char *cursor, gint64 *seq)
+{
+  g_autofree char *text = cursor_decode (cursor, "t1:");
+  return text != NULL && g_ascii_string_to_signed (text, 10, 1, G_MAXINT64, seq, NULL);
+}
+
+static char *
+positions_cursor_encode (const ArbPositionRow *p)
+{
+  g_autofree char *raw = g_strdup_printf ("p1:%" G_GINT64_FORMAT ":%s", p->closed_us, p->id);
+  return cursor_encode (raw);
+}
+
+/* @id_out: owned by the caller */
+static gboolean
+positions_cursor_decode (const char *cursor, gint64 *closed_us, char **id_out)
+{
+  g_autofree char *text = cursor_decode (cursor, "p1:");
+  const char *colon = text != NULL ? strchr (text, ':') : NULL;
+  g_autofree char *us = NULL;
+
+  if (colon == NULL || colon[1] == '\0')
+    return FALSE;
+  us = g_strndup (text, (gsize) (colon - text));
+  if (!g_ascii_string_to_signed (us, 10, 1, G_MAXINT64, closed_us, NULL))
+    return FALSE;
+  *id_out = g_strdup (colon + 1);
+  return TRUE;
+}
+
 typedef struct {
   Pending *p;
   char    *assessment_id;
   gboolean with_open;
+  guint    limit;
 } PositionsRead;
 
+/* @closed: one row more than @limit when there is a next page */
 static void
-positions_reply (ArbApi *api, SoupServerMessage *msg, ArbAccount *a, gboolean open, GPtrArray *closed)
+positions_reply (ArbApi *api, SoupServerMessage *msg, ArbAccount *a, gboolean open, GPtrArray *closed, guint limit)
 {
   g_auto(ArbJson) bj = { 0 };
   ArbJson *b = &bj;
+  guint shown = closed != NULL ? MIN (closed->len, limit) : 0;
 
   arb_json_init (b, 4096);
   arb_json_begin_object (b);
@@ -840,9 +921,17 @@ positions_reply (ArbApi *api, SoupServerMessage *msg, ArbAccount *a, gboolean op
   if (open && a != NULL)
     for (guint i = a->positions->len; i > 0; i--)
       arb_json_add_position (b, api->trading, g_ptr_array_index (a->positions, i - 1), TRUE);
-  for (guint i = 0; closed != NULL && i < closed->len; i++)
+  for (guint i = 0; i < shown; i++)
     arb_json_add_position (b, api->trading, g_ptr_array_index (closed, i), FALSE);
   arb_json_end_array (b);
+  arb_json_key (b, "nextCursor");
+  if (closed != NULL && closed->len > limit)
+    {
+      g_autofree char *c = positions_cursor_encode (g_ptr_array_index (closed, shown - 1));
+      arb_json_string (b, c);
+    }
+  else
+    arb_json_null (b);
   arb_json_end_object (b);
   reply_writer (msg, 200, b);
 }
@@ -862,7 +951,7 @@ closed_positions_done (GPtrArray *rows, const GError *error, gpointer data)
   else
     /* the live state as it is now, with what the store had */
     positions_reply (p->api, p->msg, arb_trading_get_account (p->api->trading, r->assessment_id), r->with_open,
-                     rows);
+                     rows, r->limit);
   pending_finish (p);
   g_free (r->assessment_id);
   g_free (r);
@@ -873,6 +962,11 @@ get_positions (ArbApi *api, SoupServerMessage *msg, ArbPrincipal *who, GHashTabl
 {
   const char *id = query != NULL ? g_hash_table_lookup (query, "assessmentId") : NULL;
   const char *status = query != NULL ? g_hash_table_lookup (query, "status") : NULL;
+  const char *limit_s = query != NULL ? g_hash_table_lookup (query, "limit") : NULL;
+  const char *cursor = query != NULL ? g_hash_table_lookup (query, "cursor") : NULL;
+  guint64 limit = MAX_CLOSED_LIMIT;
+  ArbPositionCursor after = { 0 };
+  g_autofree char *after_id = NULL;
   ArbAccount *a;
   gboolean open = TRUE, closed = FALSE;
   PositionsRead *r;
@@ -887,53 +981,32 @@ get_positions (ArbApi *api, SoupServerMessage *msg, ArbPrincipal *who, GHashTabl
         FAIL_RETURN (msg, cid, ARB_TRADING_ERROR_VALIDATION, "status must be open, closed or all, not \"%s\"",
                      status);
     }
+  /* open positions are all in every answer; the closed ones come in pages */
+  if (!closed && (limit_s != NULL || cursor != NULL))
+    FAIL_RETURN (msg, cid, ARB_TRADING_ERROR_VALIDATION,
+                 "limit and cursor page the closed positions: ask with status=closed or status=all");
+  if (limit_s != NULL && !g_ascii_string_to_unsigned (limit_s, 10, 1, MAX_CLOSED_LIMIT, &limit, NULL))
+    FAIL_RETURN (msg, cid, ARB_TRADING_ERROR_VALIDATION, "limit must be a whole number from 1 to %d",
+                 MAX_CLOSED_LIMIT);
+  if (cursor != NULL && !positions_cursor_decode (cursor, &after.closed_us, &after_id))
+    FAIL_RETURN (msg, cid, ARB_TRADING_ERROR_VALIDATION, "cursor is not one this API gave out for positions");
+  after.id = after_id;
   if ((a = visible_account (api, msg, who, id, cid)) == NULL)
     return;
   if (!closed)
     {
-      positions_reply (api, msg, a, TRUE, NULL);
+      positions_reply (api, msg, a, TRUE, NULL, 0);
       return;
     }
-  /* the closed ones are in the store: read on its reader thread */
+  /* the closed ones are in the store: read on its reader thread; a next
+   * page shows only closed ones (the open ones were on the first) */
   r = g_new0 (PositionsRead, 1);
   r->p = pending_new (api, msg, cid, 200);
   r->assessment_id = g_strdup (id);
-  r->with_open = open;
-  arb_store_list_closed_positions_async (api->store, id, 500, closed_positions_done, r);
-}
-
-static char *
-cursor_encode (gint64 seq)
-{
-  g_autofree char *raw = g_strdup_printf ("t1:%" G_GINT64_FORMAT, seq);
-  char *b64 = g_base64_encode ((const guchar *) raw, strlen (raw));
-  /* URL-safe, unpadded */
-  g_strdelimit (b64, "+", '-');
-  g_strdelimit (b64, "/", '_');
-  for (char *e = b64 + strlen (b64); e > b64 && e[-1] == '='; e--)
-    e[-1] = '\0';
-  return b64;
-}
-
-static gboolean
-cursor_decode (const char *cursor, gint64 *seq)
-{
-  g_autofree char *b64 = NULL;
-  g_autofree guchar *raw = NULL;
-  gsize len = 0, n = strlen (cursor);
-  g_autofree char *text = NULL;
-
-  if (n == 0 || n > 64)
-    return FALSE;
-  b64 = g_malloc0 (n + 4);
-  memcpy (b64, cursor, n);
-  g_strdelimit (b64, "-", '+');
-  g_strdelimit (b64, "_", '/');
-  while (strlen (b64) % 4 != 0)
-    strcat (b64, "=");
-  raw = g_base64_decode (b64, &len);
-  text = g_strndup ((const char *) raw, len);
-  return g_str_has_prefix (text, "t1:") && g_ascii_string_to_signed (text + 3, 10, 1, G_MAXINT64, seq, NULL);
+  r->with_open = open && cursor == NULL;
+  r->limit = (guint) limit;
+  arb_store_list_closed_positions_async (api->store, id, cursor != NULL ? &after : NULL, (guint) limit + 1,
+                                         closed_positions_done, r);
 }
 
 typedef struct {
@@ -970,7 +1043,7 @@ trades_done (GPtrArray *trades, const GError *error, gpointer data)
       /* one row more than asked tells whether there is a next page */
       if (trades->len > r->limit)
         {
-          g_autofree char *c = cursor_encode (((ArbTradeRow *) g_ptr_array_index (trades, shown - 1))->seq);
+          g_autofree char *c = trades_cursor_encode (((ArbTradeRow *) g_ptr_array_index (trades, shown - 1))->seq);
           arb_json_string (b, c);
         }
       else
@@ -996,7 +1069,7 @@ get_trades (ArbApi *api, SoupServerMessage *msg, ArbPrincipal *who, GHashTable *
     FAIL_RETURN (msg, cid, ARB_TRADING_ERROR_VALIDATION, "assessmentId is required");
   if (limit_s != NULL && !g_ascii_string_to_unsigned (limit_s, 10, 1, MAX_TRADES_LIMIT, &limit, NULL))
     FAIL_RETURN (msg, cid, ARB_TRADING_ERROR_VALIDATION, "limit must be a whole number from 1 to %d", MAX_TRADES_LIMIT);
-  if (cursor != NULL && !cursor_decode (cursor, &before))
+  if (cursor != NULL && !trades_cursor_decode (cursor, &before))
     FAIL_RETURN (msg, cid, ARB_TRADING_ERROR_VALIDATION, "cursor is not one this API gave out");
   if (visible_account (api, msg, who, id, cid) == NULL)
     return;

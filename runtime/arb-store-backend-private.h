@@ -144,7 +144,9 @@ typedef struct {
   gboolean   (*load) (gpointer conn, const ArbStoreLoadFuncs *funcs, gint64 idempotency_since_us, gpointer data,
                       GError **error);
   GPtrArray *(*list_trades) (gpointer conn, const char *assessment_id, gint64 before_seq, guint limit, GError **error);
-  GPtrArray *(*list_closed_positions) (gpointer conn, const char *assessment_id, guint limit, GError **error);
+  /* @after: nullable */
+  GPtrArray *(*list_closed_positions) (gpointer conn, const char *assessment_id, const ArbPositionCursor *after,
+                                       guint limit, GError **error);
   GPtrArray *(*outbox_pending) (gpointer conn, guint limit, GError **error);
   /* (element-type ArbOutboxRow) an assessment's status changes, oldest first */
   GPtrArray *(*list_assessment_events) (gpointer conn, const char *assessment_id, guint limit, GError **error);

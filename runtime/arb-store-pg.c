@@ -146,8 +146,11 @@ static const struct {
   [ST_LIST_TRADES] = { "arb_list_trades",
                        "SELECT " TRADE_COLUMNS " FROM trades WHERE assessment_id = $1 AND seq < $2 "
                        "ORDER BY seq DESC LIMIT $3" },
+  /* keyset: after ($3, $4) in (closed_at, id) descending; written so that
+   * the index on (assessment_id, closed_at) bounds the scan */
   [ST_LIST_CLOSED] = { "arb_list_closed",
                        "SELECT " POSITION_COLUMNS " FROM positions WHERE assessment_id = $1 AND status = 'closed' "
+                       "AND closed_at <= $3::timestamptz AND (closed_at < $3::timestamptz OR id < $4) "
                        "ORDER BY closed_at DESC, id DESC LIMIT $2" },
   [ST_LIST_EVENTS] = { "arb_list_events",
                        "SELECT id, type, assessment_id, assessment_id, payload, created_at FROM assessment_events "
@@ -2174,13 +2177,19 @@ pg_list_assessment_events (gpointer data, const char *assessment_id, guint limit
 }
 
 static GPtrArray *
-pg_list_closed_positions (gpointer data, const char *assessment_id, guint limit, GError **error)
+pg_list_closed_positions (gpointer data, const char *assessment_id, const ArbPositionCursor *after, guint limit,
+                          GError **error)
 {
-  char lim[16];
-  const char *values[2] = { assessment_id, lim };
+  char lim[16], before[ARB_STORE_TIME_BUFSIZE];
+  const char *values[4] = { assessment_id, lim, "infinity", "" };
 
   g_snprintf (lim, sizeof lim, "%u", limit);
-  return list_rows (data, ST_LIST_CLOSED, 2, values, (RowReader) read_position,
+  if (after != NULL)
+    {
+      values[2] = arb_store_format_timestamptz (after->closed_us, before);
+      values[3] = after->id;
+    }
+  return list_rows (data, ST_LIST_CLOSED, 4, values, (RowReader) read_position,
                     (GDestroyNotify) arb_position_row_free, error);
 }
 

@@ -89,9 +89,17 @@ void       arb_store_list_trades_async (ArbStore *store, const char *assessment_
 GPtrArray *arb_store_list_trades_sync (ArbStore *store, const char *assessment_id, gint64 before_seq, guint limit,
                                        GError **error);
 
-/* closed positions of one assessment, newest first (open ones are in memory) */
-GPtrArray *arb_store_list_closed_positions_sync (ArbStore *store, const char *assessment_id, guint limit,
-                                                 GError **error);
+/* where a page of closed positions starts: after this one, in their order
+ * (closed_at, then id, both descending) */
+typedef struct {
+  gint64      closed_us;
+  const char *id;
+} ArbPositionCursor;
+
+/* closed positions of one assessment, newest first (open ones are in
+ * memory), from after @after (nullable: the newest) */
+GPtrArray *arb_store_list_closed_positions_sync (ArbStore *store, const char *assessment_id,
+                                                 const ArbPositionCursor *after, guint limit, GError **error);
 
 /* outbox: the undelivered rows, oldest first (for the relay, issue 6) */
 GPtrArray *arb_store_outbox_pending_sync (ArbStore *store, guint limit, GError **error);
@@ -102,8 +110,9 @@ GPtrArray *arb_store_outbox_pending_sync (ArbStore *store, guint limit, GError *
  * on the caller's thread-default context and borrows @rows (NULL on error).
  * (element-type ArbPositionRow) */
 typedef void (*ArbStoreRowsFunc) (GPtrArray *rows, const GError *error, gpointer data);
-void arb_store_list_closed_positions_async (ArbStore *store, const char *assessment_id, guint limit,
-                                            ArbStoreRowsFunc done, gpointer data);
+void arb_store_list_closed_positions_async (ArbStore *store, const char *assessment_id,
+                                            const ArbPositionCursor *after, guint limit, ArbStoreRowsFunc done,
+                                            gpointer data);
 
 /* an assessment's status changes and breaches with their evidence, oldest
  * first, on the reader thread. (element-type ArbOutboxRow) */

@@ -95,7 +95,9 @@ static const char *const statement_sql[N_STATEMENTS] = {
   [ST_MAX_SEQ] = "SELECT COALESCE(MAX(seq), 0) FROM trades",
   [ST_LIST_TRADES] = "SELECT " TRADE_COLUMNS " FROM trades WHERE assessment_id = ?1 AND seq < ?2 "
                      "ORDER BY seq DESC LIMIT ?3",
+  /* keyset: after (?3, ?4) in (closed_at, id) descending */
   [ST_LIST_CLOSED] = "SELECT " POSITION_COLUMNS " FROM positions WHERE assessment_id = ?1 AND status = 'closed' "
+                     "AND closed_at <= ?3 AND (closed_at < ?3 OR id < ?4) "
                      "ORDER BY closed_at DESC, id DESC LIMIT ?2",
   [ST_LIST_EVENTS] = "SELECT id, type, assessment_id, assessment_id, payload, created_at FROM assessment_events "
                      "WHERE assessment_id = ?1 ORDER BY created_at, id LIMIT ?2",
@@ -927,7 +929,8 @@ sqlite_list_assessment_events (gpointer data, const char *assessment_id, guint l
 }
 
 static GPtrArray *
-sqlite_list_closed_positions (gpointer data, const char *assessment_id, guint limit, GError **error)
+sqlite_list_closed_positions (gpointer data, const char *assessment_id, const ArbPositionCursor *after, guint limit,
+                              GError **error)
 {
   SqliteConn *c = data;
   sqlite3_stmt *stmt = c->stmts[ST_LIST_CLOSED];
@@ -935,6 +938,8 @@ sqlite_list_closed_positions (gpointer data, const char *assessment_id, guint li
 
   bind_text (stmt, 1, assessment_id);
   sqlite3_bind_int64 (stmt, 2, limit);
+  sqlite3_bind_int64 (stmt, 3, after != NULL ? after->closed_us : G_MAXINT64);
+  bind_text (stmt, 4, after != NULL ? after->id : "");
   if (!collect (c, ST_LIST_CLOSED, (RowReader) read_position, out, NULL, NULL, NULL, error))
     return NULL;
   return g_steal_pointer (&out);

@@ -65,6 +65,7 @@ struct _ReadJob {
   ArbStore           *store;
   char               *assessment_id;
   gint64              before_seq;
+  char               *before_id;  /* closed positions: the cursor's id (nullable) */
   guint               limit;
   gpointer            result;   /* owned, nullable */
   GDestroyNotify      result_free;
@@ -1187,6 +1188,7 @@ static void
 read_job_free (ReadJob *job)
 {
   g_free (job->assessment_id);
+  g_free (job->before_id);
   if (job->result != NULL && job->result_free != NULL)
     job->result_free (job->result);
   g_clear_error (&job->error);
@@ -1290,7 +1292,9 @@ run_list_trades (const ArbStoreBackend *backend, gpointer conn, ReadJob *job, GE
 static gpointer
 run_list_closed_positions (const ArbStoreBackend *backend, gpointer conn, ReadJob *job, GError **error)
 {
-  return backend->list_closed_positions (conn, job->assessment_id, job->limit, error);
+  ArbPositionCursor after = { job->before_seq, job->before_id };
+  return backend->list_closed_positions (conn, job->assessment_id, job->before_id != NULL ? &after : NULL, job->limit,
+                                         error);
 }
 
 static gpointer
@@ -1669,17 +1673,26 @@ arb_store_list_trades_sync (ArbStore *store, const char *assessment_id, gint64 b
   return read_sync (store, read_job_new (run_list_trades, assessment_id, before_seq, limit), error);
 }
 
-GPtrArray *
-arb_store_list_closed_positions_sync (ArbStore *store, const char *assessment_id, guint limit, GError **error)
+static ReadJob *
+closed_positions_job (const char *assessment_id, const ArbPositionCursor *after, guint limit)
 {
-  return read_sync (store, read_job_new (run_list_closed_positions, assessment_id, 0, limit), error);
+  ReadJob *job = read_job_new (run_list_closed_positions, assessment_id, after != NULL ? after->closed_us : 0, limit);
+  job->before_id = after != NULL ? g_strdup (after->id) : NULL;
+  return job;
+}
+
+GPtrArray *
+arb_store_list_closed_positions_sync (ArbStore *store, const char *assessment_id, const ArbPositionCursor *after,
+                                      guint limit, GError **error)
+{
+  return read_sync (store, closed_positions_job (assessment_id, after, limit), error);
 }
 
 void
-arb_store_list_closed_positions_async (ArbStore *store, const char *assessment_id, guint limit,
-                                       ArbStoreRowsFunc done, gpointer data)
+arb_store_list_closed_positions_async (ArbStore *store, const char *assessment_id, const ArbPositionCursor *after,
+                                       guint limit, ArbStoreRowsFunc done, gpointer data)
 {
-  read_async (store, read_job_new (run_list_closed_positions, assessment_id, 0, limit), done, data);
+  read_async (store, closed_positions_job (assessment_id, after, limit), done, data);
 }
 
 void

@@ -964,7 +964,9 @@ positions (Env *e, const char *token, const char *aid, const char *status)
                                          : g_strdup_printf ("/positions?assessmentId=%s", aid);
   g_autoptr(Reply) r = req (e, "GET", path, token, NULL);
   expect_status (r, 200);
-  g_assert_cmpuint (json_object_get_size (obj (r)), ==, 1);
+  /* the lists here are short: one page */
+  g_assert_cmpuint (json_object_get_size (obj (r)), ==, 2);
+  g_assert_true (is_null (obj (r), "nextCursor"));
   return json_array_ref (json_object_get_array_member (obj (r), "positions"));
 }
 
@@ -2200,6 +2202,151 @@ test_contract (gconstpointer data)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Closed positions in pages                                                */
+
+/* GET /positions …: the ids in the answer, and its nextCursor (or NULL) */
+static GPtrArray *
+positions_page (Env *e, const char *query, char **next)
+{
+  g_autofree char *path = g_strconcat ("/positions?", query, NULL);
+  g_autoptr(Reply) r = req (e, "GET", path, e->alice, NULL);
+  JsonArray *list;
+  JsonNode *n;
+  GPtrArray *ids = g_ptr_array_new_with_free_func (g_free);
+
+  expect_status (r, 200);
+  g_assert_cmpuint (json_object_get_size (obj (r)), ==, 2);
+  list = json_object_get_array_member (obj (r), "positions");
+  for (guint i = 0; i < json_array_get_length (list); i++)
+    {
+      JsonObject *p = json_array_get_object_element (list, i);
+      g_ptr_array_add (ids, g_strdup_printf ("%s:%s", js (p, "status"), js (p, "id")));
+    }
+  n = json_object_get_member (obj (r), "nextCursor");
+  g_assert_nonnull (n);
+  *next = JSON_NODE_HOLDS_NULL (n) ? NULL : g_strdup (json_node_get_string (n));
+  return ids;
+}
+
+static void
+test_closed_pages (gconstpointer data)
+{
+  g_autoptr(Env) e = env_new (GPOINTER_TO_INT (data));
+  g_autofree char *aid = NULL;
+  g_autoptr(GPtrArray) opened = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GPtrArray) want = g_ptr_array_new_with_free_func (g_free); /* newest first */
+  g_autoptr(GPtrArray) got = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *cursor = NULL;
+  g_autofree char *trades_cursor = NULL;
+  guint pages = 0;
+
+  start_with_tokens (e);
+  aid = create_assessment (e, "alice", "test");
+  /* seven tickets; five closed, the last closed the newest */
+  for (guint i = 0; i < 7; i++)
+    {
+      g_autoptr(JsonObject) o = place (e, e->alice, aid, FIX, "buy", "1");
+      g_ptr_array_add (opened, g_strdup (js (json_object_get_object_member (o, "position"), "id")));
+    }
+  for (guint i = 0; i < 5; i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/positions/%s/close", (char *) opened->pdata[i]);
+      g_autoptr(Reply) r = req (e, "POST", path, e->alice, NULL);
+      expect_status (r, 200);
+      g_ptr_array_insert (want, 0, g_strdup_printf ("closed:%s", (char *) opened->pdata[i]));
+    }
+
+  /* pages of two: 2, 2, 1, in order, the last without a cursor */
+  do
+    {
+      g_autofree char *q = cursor == NULL
+                               ? g_strdup_printf ("assessmentId=%s&status=closed&limit=2", aid)
+                               : g_strdup_printf ("assessmentId=%s&status=closed&limit=2&cursor=%s", aid, cursor);
+      g_autofree char *next = NULL;
+      g_autoptr(GPtrArray) page = positions_page (e, q, &next);
+      g_assert_cmpuint (page->len, ==, pages < 2 ? 2 : 1);
+      for (guint i = 0; i < page->len; i++)
+        g_ptr_array_add (got, g_strdup (page->pdata[i]));
+      g_free (cursor);
+      cursor = g_steal_pointer (&next);
+      pages++;
+      g_assert_cmpuint (pages, <=, 3);
+    }
+  while (cursor != NULL);
+  g_assert_cmpuint (pages, ==, 3);
+  g_assert_cmpuint (got->len, ==, want->len);
+  for (guint i = 0; i < want->len; i++)
+    g_assert_cmpstr (got->pdata[i], ==, want->pdata[i]);
+
+  /* status=all: the open ones on the first page only, then closed ones */
+  {
+    g_autofree char *q = g_strdup_printf ("assessmentId=%s&status=all&limit=2", aid);
+    g_autofree char *next = NULL;
+    g_autofree char *next2 = NULL;
+    g_autoptr(GPtrArray) first = positions_page (e, q, &next);
+    g_autoptr(GPtrArray) second = NULL;
+    g_autofree char *q2 = NULL;
+    g_assert_cmpuint (first->len, ==, 4);
+    g_assert_true (g_str_has_prefix (first->pdata[0], "open:"));
+    g_assert_true (g_str_has_prefix (first->pdata[1], "open:"));
+    g_assert_cmpstr (first->pdata[2], ==, want->pdata[0]);
+    g_assert_cmpstr (first->pdata[3], ==, want->pdata[1]);
+    g_assert_nonnull (next);
+    q2 = g_strdup_printf ("assessmentId=%s&status=all&limit=2&cursor=%s", aid, next);
+    second = positions_page (e, q2, &next2);
+    g_assert_cmpuint (second->len, ==, 2);
+    g_assert_cmpstr (second->pdata[0], ==, want->pdata[2]);
+    g_assert_cmpstr (second->pdata[1], ==, want->pdata[3]);
+  }
+  /* no limit: every closed one (up to 500), no cursor */
+  {
+    g_autofree char *q = g_strdup_printf ("assessmentId=%s&status=closed", aid);
+    g_autofree char *next = NULL;
+    g_autoptr(GPtrArray) all = positions_page (e, q, &next);
+    g_assert_cmpuint (all->len, ==, 5);
+    g_assert_null (next);
+  }
+
+  /* what is refused */
+  {
+    g_autofree char *tq = g_strdup_printf ("/trades?assessmentId=%s&limit=1", aid);
+    g_autoptr(Reply) t = req (e, "GET", tq, e->alice, NULL);
+    expect_status (t, 200);
+    trades_cursor = g_strdup (js (obj (t), "nextCursor"));
+  }
+  {
+    static const char *const bad[][2] = {
+      { "status=open&limit=2", "status=closed" },
+      { "limit=2", "status=closed" },
+      { "status=closed&limit=0", "limit" },
+      { "status=closed&limit=501", "limit" },
+      { "status=closed&limit=two", "limit" },
+      { "status=closed&cursor=!!!", "cursor" },
+      { "status=closed&cursor=bm90LWEtY3Vyc29y", "cursor" },
+      { "status=closed&cursor=@TRADES@", "cursor" },
+    };
+    for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+      {
+        g_autoptr(GString) q = g_string_new (bad[i][0]);
+        g_autofree char *path = NULL;
+        g_autoptr(Reply) r = NULL;
+        g_string_replace (q, "@TRADES@", trades_cursor, 0);
+        path = g_strdup_printf ("/positions?assessmentId=%s&%s", aid, q->str);
+        r = req (e, "GET", path, e->alice, NULL);
+        g_test_message ("GET %s", path);
+        expect_error_msg (r, 400, "VALIDATION_ERROR", bad[i][1]);
+      }
+  }
+  /* another user's assessment stays hidden, cursor or not */
+  {
+    g_autofree char *path = g_strdup_printf ("/positions?assessmentId=%s&status=closed&limit=2", aid);
+    g_autoptr(Reply) r = req (e, "GET", path, e->bob, NULL);
+    expect_error (r, 404, "NOT_FOUND");
+  }
+  daemon_stop (e->d);
+}
+
+/* ------------------------------------------------------------------------ */
 /* A held market without a quote after a restart                            */
 
 /* "unquotedMarkets" of an assessment, joined with commas */
@@ -2857,6 +3004,9 @@ main (int argc, char **argv)
   g_test_add_data_func ("/api/sqlite/kill9-burst", GINT_TO_POINTER (BACKEND_SQLITE), test_kill9);
   g_test_add_func ("/api/rs256", test_rs256);
   g_test_add_func ("/api/sqlite/unquoted-after-restart", test_unquoted_after_restart);
+  g_test_add_data_func ("/api/sqlite/closed-positions-pages", GINT_TO_POINTER (BACKEND_SQLITE), test_closed_pages);
+  g_test_add_data_func ("/api/postgresql/closed-positions-pages", GINT_TO_POINTER (BACKEND_POSTGRESQL),
+                        test_closed_pages);
   g_test_add_data_func ("/api/postgresql/contract", GINT_TO_POINTER (BACKEND_POSTGRESQL), test_contract);
   g_test_add_data_func ("/api/postgresql/store-failure", GINT_TO_POINTER (BACKEND_POSTGRESQL), test_store_failure);
   g_test_add_data_func ("/api/postgresql/kill9-burst", GINT_TO_POINTER (BACKEND_POSTGRESQL), test_kill9);

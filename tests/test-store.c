@@ -913,13 +913,13 @@ test_load (Fixture *f, gconstpointer data)
   g_assert_cmpint (l.max_seq, ==, 81);
   loaded_clear (&l);
 
-  closed = arb_store_list_closed_positions_sync (f->store, "a-1", 10, &error);
+  closed = arb_store_list_closed_positions_sync (f->store, "a-1", NULL, 10, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (closed->len, ==, 1);
   assert_position_eq (g_ptr_array_index (closed, 0), closed_p);
   {
     Page page = { 0 };
-    arb_store_list_closed_positions_async (f->store, "a-1", 10, on_page, &page);
+    arb_store_list_closed_positions_async (f->store, "a-1", NULL, 10, on_page, &page);
     iterate_until (&page.done, 1);
     g_assert_no_error (page.error);
     g_assert_true (page.thread == g_thread_self ());
@@ -1238,7 +1238,7 @@ test_group_semantics (Fixture *f, gconstpointer data)
     }
   loaded_clear (&l);
   {
-    g_autoptr(GPtrArray) closed = arb_store_list_closed_positions_sync (f->store, "a-1", 10, &error);
+    g_autoptr(GPtrArray) closed = arb_store_list_closed_positions_sync (f->store, "a-1", NULL, 10, &error);
     ArbPositionRow *got;
     g_assert_no_error (error);
     g_assert_cmpuint (closed->len, ==, 1);
@@ -2056,6 +2056,74 @@ test_perf_trades (Fixture *f, gconstpointer data)
   g_assert_cmpint (g_array_index (lat, gint64, reads * 99 / 100), <=, 5000);
 }
 
+/* closed positions in pages after a cursor (closed_at, id), newest first:
+ * ties on closed_at (one group closes several at once) are split by id */
+static void
+test_closed_pages (Fixture *f, gconstpointer data)
+{
+  gint64 t = now_us ();
+  g_autoptr(GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autofree char *after_id = NULL;
+  ArbPositionCursor after = { 0 };
+  ArbStoreTxn *txn;
+  gint64 last_us = G_MAXINT64;
+  g_autofree char *last_id = NULL;
+  guint pages = 0, total = 0;
+  /* 23 closed ones of a-1 at 8 instants (three at each, two at the last),
+   * an open one and a closed one of a-2 */
+  const guint mine = 23;
+
+  fixture_open (f);
+  seed_assessment (f, "a-1", t);
+  seed_assessment (f, "a-2", t);
+  txn = arb_store_txn_new ();
+  for (guint i = 0; i < mine + 2; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("p-%02u", (i * 7) % 25); /* ids not in time order */
+      g_autoptr(ArbPositionRow) p = make_position (id, i < mine ? "a-1" : "a-2", t);
+      if (i != mine)
+        {
+          p->status = ARB_POSITION_CLOSED;
+          p->quantity = ARB_DECIMAL_ZERO;
+          p->close_reason = g_strdup ("close");
+          p->closed_us = t + 1000 * (i / 3);
+          p->updated_us = p->closed_us;
+        }
+      arb_store_txn_upsert_position (txn, p);
+    }
+  commit_ok (f, txn);
+
+  for (;;)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GPtrArray) page = arb_store_list_closed_positions_sync (f->store, "a-1", pages > 0 ? &after : NULL,
+                                                                        4, &error);
+      g_assert_no_error (error);
+      pages++;
+      for (guint i = 0; i < page->len; i++)
+        {
+          ArbPositionRow *p = g_ptr_array_index (page, i);
+          g_assert_cmpstr (p->assessment_id, ==, "a-1");
+          g_assert_cmpint (p->status, ==, ARB_POSITION_CLOSED);
+          /* strictly after the one before, in (closed_at, id) descending */
+          g_assert_true (p->closed_us < last_us || (p->closed_us == last_us && strcmp (p->id, last_id) < 0));
+          g_assert_true (g_hash_table_add (seen, g_strdup (p->id)));
+          last_us = p->closed_us;
+          g_free (last_id);
+          last_id = g_strdup (p->id);
+          total++;
+        }
+      if (page->len < 4)
+        break;
+      g_free (after_id);
+      after_id = g_strdup (last_id);
+      after.closed_us = last_us;
+      after.id = after_id;
+    }
+  g_assert_cmpuint (total, ==, mine);
+  g_assert_cmpuint (pages, ==, mine / 4 + 1);
+}
+
 /* ---- main -------------------------------------------------------------- */
 
 static void
@@ -2084,6 +2152,7 @@ main (int argc, char **argv)
       add (backends[i], "conflict-fails-alone", test_conflict_fails_alone);
       add (backends[i], "group-semantics", test_group_semantics);
       add (backends[i], "pagination", test_pagination);
+      add (backends[i], "closed-pages", test_closed_pages);
       add (backends[i], "caller-context", test_caller_context);
       add (backends[i], "ledger-audit", test_ledger_audit);
       add (backends[i], "ledger-writers", test_ledger_writers_range);

@@ -628,7 +628,7 @@ static GPtrArray *
 closed_positions (Life *l, const char *id)
 {
   g_autoptr(GError) error = NULL;
-  GPtrArray *rows = arb_store_list_closed_positions_sync (l->host->store, id, 100, &error);
+  GPtrArray *rows = arb_store_list_closed_positions_sync (l->host->store, id, NULL, 100, &error);
   g_assert_no_error (error);
   return rows;
 }
