@@ -2122,6 +2122,18 @@ test_closed_pages (Fixture *f, gconstpointer data)
     }
   g_assert_cmpuint (total, ==, mine);
   g_assert_cmpuint (pages, ==, mine / 4 + 1);
+
+  /* a page reads the (assessment_id, closed_at) index from the cursor on */
+  {
+    g_autofree char *plan = raw_text (f, is_pg (f)
+      ? "SET enable_seqscan = off; EXPLAIN SELECT id FROM positions WHERE assessment_id = 'a-1' "
+        "AND status = 'closed' AND closed_at <= now () AND (closed_at < now () OR id < 'p-10') "
+        "ORDER BY closed_at DESC, id DESC LIMIT 4"
+      : "EXPLAIN QUERY PLAN SELECT id FROM positions WHERE assessment_id = 'a-1' AND status = 'closed' "
+        "AND closed_at <= 1 AND (closed_at < 1 OR id < 'p-10') ORDER BY closed_at DESC, id DESC LIMIT 4");
+    g_test_message ("%s", plan);
+    g_assert_nonnull (strstr (plan, is_pg (f) ? "closed_at_idx" : "USING INDEX positions_closed_idx"));
+  }
 }
 
 /* ---- main -------------------------------------------------------------- */
