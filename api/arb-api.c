@@ -1261,9 +1261,60 @@ not_allowed (SoupServerMessage *msg, const char *allow, const char *cid)
   arb_http_reply_json (msg, 405, body);
 }
 
+/* TRUE when every parameter of @query_text (nullable) is in @allowed and
+ * none comes twice; otherwise a 400 naming it has been sent. A misspelt
+ * "staus=closed" must not quietly answer the open positions. */
+static gboolean
+query_ok (SoupServerMessage *msg, const char *query_text, const char *const *allowed, const char *cid)
+{
+  GUriParamsIter it;
+  g_autoptr(GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr(GError) error = NULL;
+  char *attr = NULL, *value = NULL;
+
+  if (query_text == NULL || *query_text == '\0')
+    return TRUE;
+  g_uri_params_iter_init (&it, query_text, -1, "&", G_URI_PARAMS_NONE);
+  while (g_uri_params_iter_next (&it, &attr, &value, &error))
+    {
+      g_autofree char *name = attr;
+      g_free (value);
+      if (!g_strv_contains (allowed, name))
+        {
+          const char *near = arb_closest_word (name, allowed);
+          g_autofree char *list = g_strjoinv (", ", (char **) allowed);
+          if (allowed[0] == NULL)
+            FAIL (msg, cid, ARB_TRADING_ERROR_VALIDATION, "unknown query parameter \"%s\" (this path takes none)",
+                  name);
+          else if (near != NULL)
+            FAIL (msg, cid, ARB_TRADING_ERROR_VALIDATION,
+                  "unknown query parameter \"%s\" (did you mean \"%s\"? allowed: %s)", name, near, list);
+          else
+            FAIL (msg, cid, ARB_TRADING_ERROR_VALIDATION, "unknown query parameter \"%s\" (allowed: %s)", name,
+                  list);
+          return FALSE;
+        }
+      if (!g_hash_table_add (seen, g_steal_pointer (&name)))
+        {
+          FAIL (msg, cid, ARB_TRADING_ERROR_VALIDATION, "query parameter \"%s\" is given twice", attr);
+          return FALSE;
+        }
+    }
+  if (error != NULL)
+    {
+      FAIL (msg, cid, ARB_TRADING_ERROR_VALIDATION, "the query string is malformed: %s", error->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 gboolean
 arb_api_handle (ArbApi *api, gpointer m, const char *path, const char *cid)
 {
+  static const char *const none[] = { NULL };
+  static const char *const q_assessments[] = { "userId", NULL };
+  static const char *const q_positions[] = { "assessmentId", "status", "limit", "cursor", NULL };
+  static const char *const q_trades[] = { "assessmentId", "limit", "cursor", NULL };
   SoupServerMessage *msg = m;
   g_autoptr(ArbPrincipal) who = NULL;
   GUri *uri = soup_server_message_get_uri (msg);
@@ -1291,58 +1342,85 @@ arb_api_handle (ArbApi *api, gpointer m, const char *path, const char *cid)
   if (n == 1 && g_str_equal (parts[0], "orders"))
     {
       if (method_is (msg, "POST"))
-        post_orders (api, msg, who, path, cid);
+        {
+          if (query_ok (msg, query_text, none, cid))
+            post_orders (api, msg, who, path, cid);
+        }
       else
         not_allowed (msg, "POST", cid);
     }
   else if (n == 1 && g_str_equal (parts[0], "assessments"))
     {
       if (method_is (msg, "POST"))
-        post_assessments (api, msg, who, cid);
+        {
+          if (query_ok (msg, query_text, none, cid))
+            post_assessments (api, msg, who, cid);
+        }
       else if (method_is (msg, "GET"))
-        get_assessments (api, msg, who, query, cid);
+        {
+          if (query_ok (msg, query_text, q_assessments, cid))
+            get_assessments (api, msg, who, query, cid);
+        }
       else
         not_allowed (msg, "GET, POST", cid);
     }
   else if (n == 2 && g_str_equal (parts[0], "assessments") && *parts[1] != '\0')
     {
       if (method_is (msg, "GET"))
-        get_assessment (api, msg, who, parts[1], cid);
+        {
+          if (query_ok (msg, query_text, none, cid))
+            get_assessment (api, msg, who, parts[1], cid);
+        }
       else
         not_allowed (msg, "GET", cid);
     }
   else if (n == 3 && g_str_equal (parts[0], "assessments") && g_str_equal (parts[2], "events") && *parts[1] != '\0')
     {
       if (method_is (msg, "GET"))
-        get_assessment_events (api, msg, who, parts[1], cid);
+        {
+          if (query_ok (msg, query_text, none, cid))
+            get_assessment_events (api, msg, who, parts[1], cid);
+        }
       else
         not_allowed (msg, "GET", cid);
     }
   else if (n == 1 && g_str_equal (parts[0], "positions"))
     {
       if (method_is (msg, "GET"))
-        get_positions (api, msg, who, query, cid);
+        {
+          if (query_ok (msg, query_text, q_positions, cid))
+            get_positions (api, msg, who, query, cid);
+        }
       else
         not_allowed (msg, "GET", cid);
     }
   else if (n == 3 && g_str_equal (parts[0], "positions") && g_str_equal (parts[2], "close") && *parts[1] != '\0')
     {
       if (method_is (msg, "POST"))
-        post_close (api, msg, who, parts[1], cid);
+        {
+          if (query_ok (msg, query_text, none, cid))
+            post_close (api, msg, who, parts[1], cid);
+        }
       else
         not_allowed (msg, "POST", cid);
     }
   else if (n == 1 && g_str_equal (parts[0], "trades"))
     {
       if (method_is (msg, "GET"))
-        get_trades (api, msg, who, query, cid);
+        {
+          if (query_ok (msg, query_text, q_trades, cid))
+            get_trades (api, msg, who, query, cid);
+        }
       else
         not_allowed (msg, "GET", cid);
     }
   else if (n == 1 && g_str_equal (parts[0], "markets"))
     {
       if (method_is (msg, "GET"))
-        get_markets (api, msg, cid);
+        {
+          if (query_ok (msg, query_text, none, cid))
+            get_markets (api, msg, cid);
+        }
       else
         not_allowed (msg, "GET", cid);
     }

@@ -2324,6 +2324,9 @@ test_closed_pages (gconstpointer data)
       { "status=closed&cursor=!!!", "cursor" },
       { "status=closed&cursor=bm90LWEtY3Vyc29y", "cursor" },
       { "status=closed&cursor=@TRADES@", "cursor" },
+      /* query parameters are checked like body fields */
+      { "staus=closed", "unknown query parameter \"staus\" (did you mean \"status\"?" },
+      { "status=closed&status=open", "query parameter \"status\" is given twice" },
     };
     for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
       {
@@ -2336,6 +2339,20 @@ test_closed_pages (gconstpointer data)
         g_test_message ("GET %s", path);
         expect_error_msg (r, 400, "VALIDATION_ERROR", bad[i][1]);
       }
+  }
+  /* a path that takes no parameters refuses them, and places nothing */
+  {
+    g_autofree char *body = order_body (aid, FIX, "buy", "\"1\"", NULL);
+    g_autofree char *tq = g_strdup_printf ("/trades?assessmentId=%s&limit=500", aid);
+    g_autoptr(Reply) m = req (e, "GET", "/markets?market=" FIX, e->alice, NULL);
+    g_autoptr(Reply) o = req (e, "POST", "/orders?dryRun=1", e->alice, body);
+    g_autoptr(Reply) t = NULL;
+    expect_error_msg (m, 400, "VALIDATION_ERROR", "unknown query parameter \"market\" (this path takes none)");
+    expect_error_msg (o, 400, "VALIDATION_ERROR", "unknown query parameter \"dryRun\"");
+    t = req (e, "GET", tq, e->alice, NULL);
+    expect_status (t, 200);
+    /* seven opened, five closed: twelve trades, no thirteenth */
+    g_assert_cmpuint (json_array_get_length (json_object_get_array_member (obj (t), "trades")), ==, 12);
   }
   /* another user's assessment stays hidden, cursor or not */
   {
