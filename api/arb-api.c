@@ -20,6 +20,9 @@
 /* closed positions: a page, and the default (the most one answer had before
  * pages) */
 #define MAX_CLOSED_LIMIT     500
+/* assessments: a page by default, and at most */
+#define DEFAULT_ASSESSMENTS_LIMIT 500
+#define MAX_ASSESSMENTS_LIMIT     1000
 
 typedef struct {
   char      *hash;
@@ -800,31 +803,9 @@ get_assessment_events (ArbApi *api, SoupServerMessage *msg, ArbPrincipal *who, c
   arb_store_list_assessment_events_async (api->store, id, 1000, events_done, pending_new (api, msg, cid, 200));
 }
 
-static void
-get_assessments (ArbApi *api, SoupServerMessage *msg, ArbPrincipal *who, GHashTable *query, const char *cid)
-{
-  const char *user = query != NULL ? g_hash_table_lookup (query, "userId") : NULL;
-  g_autoptr(GPtrArray) list = NULL;
-  g_auto(ArbJson) bj = { 0 };
-  ArbJson *b = &bj;
-
-  arb_json_init (b, 4096);
-
-  if (user != NULL && !who->admin && !g_str_equal (user, who->subject))
-    FAIL_RETURN (msg, cid, ARB_TRADING_ERROR_FORBIDDEN, "listing another user's assessments needs the admin role");
-  list = arb_trading_list_accounts (api->trading, who->admin ? user : who->subject);
-  arb_json_begin_object (b);
-  arb_json_key (b, "assessments");
-  arb_json_begin_array (b);
-  for (guint i = 0; i < list->len; i++)
-    arb_json_add_assessment (b, api->trading, g_ptr_array_index (list, i));
-  arb_json_end_array (b);
-  arb_json_end_object (b);
-  reply_writer (msg, 200, b);
-}
-
 /* Cursors are opaque to clients: base64url (unpadded) of "t1:SEQ" for the
- * trades, "p1:CLOSED_US:ID" for closed positions. */
+ * trades, "p1:CLOSED_US:ID" for closed positions, "a1:CREATED_US:ID" for
+ * assessments. */
 static char *
 cursor_encode (const char *raw)
 {
@@ -874,28 +855,81 @@ trades_cursor_decode (const char *cursor, gint64 *seq)
   return text != NULL && g_ascii_string_to_signed (text, 10, 1, G_MAXINT64, seq, NULL);
 }
 
+/* a place in a list ordered by (time, id): "PREFIX US:ID" */
 static char *
-positions_cursor_encode (const ArbPositionRow *p)
+time_id_cursor_encode (const char *prefix, gint64 us, const char *id)
 {
-  g_autofree char *raw = g_strdup_printf ("p1:%" G_GINT64_FORMAT ":%s", p->closed_us, p->id);
+  g_autofree char *raw = g_strdup_printf ("%s%" G_GINT64_FORMAT ":%s", prefix, us, id);
   return cursor_encode (raw);
 }
 
 /* @id_out: owned by the caller */
 static gboolean
-positions_cursor_decode (const char *cursor, gint64 *closed_us, char **id_out)
+time_id_cursor_decode (const char *cursor, const char *prefix, gint64 *us_out, char **id_out)
 {
-  g_autofree char *text = cursor_decode (cursor, "p1:");
+  g_autofree char *text = cursor_decode (cursor, prefix);
   const char *colon = text != NULL ? strchr (text, ':') : NULL;
   g_autofree char *us = NULL;
 
   if (colon == NULL || colon[1] == '\0')
     return FALSE;
   us = g_strndup (text, (gsize) (colon - text));
-  if (!g_ascii_string_to_signed (us, 10, 1, G_MAXINT64, closed_us, NULL))
+  if (!g_ascii_string_to_signed (us, 10, 1, G_MAXINT64, us_out, NULL))
     return FALSE;
   *id_out = g_strdup (colon + 1);
   return TRUE;
+}
+
+static void
+get_assessments (ArbApi *api, SoupServerMessage *msg, ArbPrincipal *who, GHashTable *query, const char *cid)
+{
+  const char *user = query != NULL ? g_hash_table_lookup (query, "userId") : NULL;
+  const char *limit_s = query != NULL ? g_hash_table_lookup (query, "limit") : NULL;
+  const char *cursor = query != NULL ? g_hash_table_lookup (query, "cursor") : NULL;
+  guint64 limit = DEFAULT_ASSESSMENTS_LIMIT;
+  gint64 after_us = 0;
+  g_autofree char *after_id = NULL;
+  g_autoptr(GPtrArray) list = NULL;
+  g_auto(ArbJson) bj = { 0 };
+  ArbJson *b = &bj;
+  guint first = 0, shown;
+
+  if (user != NULL && !who->admin && !g_str_equal (user, who->subject))
+    FAIL_RETURN (msg, cid, ARB_TRADING_ERROR_FORBIDDEN, "listing another user's assessments needs the admin role");
+  if (limit_s != NULL && !g_ascii_string_to_unsigned (limit_s, 10, 1, MAX_ASSESSMENTS_LIMIT, &limit, NULL))
+    FAIL_RETURN (msg, cid, ARB_TRADING_ERROR_VALIDATION, "limit must be a whole number from 1 to %d",
+                 MAX_ASSESSMENTS_LIMIT);
+  if (cursor != NULL && !time_id_cursor_decode (cursor, "a1:", &after_us, &after_id))
+    FAIL_RETURN (msg, cid, ARB_TRADING_ERROR_VALIDATION, "cursor is not one this API gave out for assessments");
+  /* oldest first, by (created, id): a page starts after the cursor's */
+  list = arb_trading_list_accounts (api->trading, who->admin ? user : who->subject);
+  if (cursor != NULL)
+    while (first < list->len)
+      {
+        const ArbAssessmentRow *r = ((ArbAccount *) g_ptr_array_index (list, first))->row;
+        if (r->created_us > after_us || (r->created_us == after_us && strcmp (r->id, after_id) > 0))
+          break;
+        first++;
+      }
+  shown = MIN (list->len - first, (guint) limit);
+  arb_json_init (b, 4096);
+  arb_json_begin_object (b);
+  arb_json_key (b, "assessments");
+  arb_json_begin_array (b);
+  for (guint i = first; i < first + shown; i++)
+    arb_json_add_assessment (b, api->trading, g_ptr_array_index (list, i));
+  arb_json_end_array (b);
+  arb_json_key (b, "nextCursor");
+  if (first + shown < list->len)
+    {
+      const ArbAssessmentRow *last = ((ArbAccount *) g_ptr_array_index (list, first + shown - 1))->row;
+      g_autofree char *c = time_id_cursor_encode ("a1:", last->created_us, last->id);
+      arb_json_string (b, c);
+    }
+  else
+    arb_json_null (b);
+  arb_json_end_object (b);
+  reply_writer (msg, 200, b);
 }
 
 typedef struct {
@@ -927,7 +961,8 @@ positions_reply (ArbApi *api, SoupServerMessage *msg, ArbAccount *a, gboolean op
   arb_json_key (b, "nextCursor");
   if (closed != NULL && closed->len > limit)
     {
-      g_autofree char *c = positions_cursor_encode (g_ptr_array_index (closed, shown - 1));
+      const ArbPositionRow *last = g_ptr_array_index (closed, shown - 1);
+      g_autofree char *c = time_id_cursor_encode ("p1:", last->closed_us, last->id);
       arb_json_string (b, c);
     }
   else
@@ -988,7 +1023,7 @@ get_positions (ArbApi *api, SoupServerMessage *msg, ArbPrincipal *who, GHashTabl
   if (limit_s != NULL && !g_ascii_string_to_unsigned (limit_s, 10, 1, MAX_CLOSED_LIMIT, &limit, NULL))
     FAIL_RETURN (msg, cid, ARB_TRADING_ERROR_VALIDATION, "limit must be a whole number from 1 to %d",
                  MAX_CLOSED_LIMIT);
-  if (cursor != NULL && !positions_cursor_decode (cursor, &after.closed_us, &after_id))
+  if (cursor != NULL && !time_id_cursor_decode (cursor, "p1:", &after.closed_us, &after_id))
     FAIL_RETURN (msg, cid, ARB_TRADING_ERROR_VALIDATION, "cursor is not one this API gave out for positions");
   after.id = after_id;
   if ((a = visible_account (api, msg, who, id, cid)) == NULL)
@@ -1312,7 +1347,7 @@ gboolean
 arb_api_handle (ArbApi *api, gpointer m, const char *path, const char *cid)
 {
   static const char *const none[] = { NULL };
-  static const char *const q_assessments[] = { "userId", NULL };
+  static const char *const q_assessments[] = { "userId", "limit", "cursor", NULL };
   static const char *const q_positions[] = { "assessmentId", "status", "limit", "cursor", NULL };
   static const char *const q_trades[] = { "assessmentId", "limit", "cursor", NULL };
   SoupServerMessage *msg = m;

@@ -1340,6 +1340,63 @@ check_assessments (Env *e, Book *b)
           }
       }
   }
+  /* in pages: the admin's four, two at a time, oldest first, the same order
+   * as in one answer; alice's pages hold only hers */
+  {
+    g_autoptr(Reply) whole = req (e, "GET", "/assessments", e->admin, NULL);
+    JsonArray *all;
+    g_autofree char *cursor = NULL;
+    guint seen = 0, pages = 0;
+    expect_status (whole, 200);
+    g_assert_true (is_null (obj (whole), "nextCursor"));
+    all = json_object_get_array_member (obj (whole), "assessments");
+    do
+      {
+        g_autofree char *path = cursor == NULL ? g_strdup ("/assessments?limit=3")
+                                               : g_strdup_printf ("/assessments?limit=3&cursor=%s", cursor);
+        g_autoptr(Reply) pr = req (e, "GET", path, e->admin, NULL);
+        JsonArray *page;
+        JsonNode *next;
+        expect_status (pr, 200);
+        page = json_object_get_array_member (obj (pr), "assessments");
+        g_assert_cmpuint (json_array_get_length (page), ==, pages == 0 ? 3 : 1);
+        for (guint j = 0; j < json_array_get_length (page); j++, seen++)
+          g_assert_cmpstr (js (json_array_get_object_element (page, j), "id"), ==,
+                           js (json_array_get_object_element (all, seen), "id"));
+        next = json_object_get_member (obj (pr), "nextCursor");
+        g_free (cursor);
+        cursor = JSON_NODE_HOLDS_NULL (next) ? NULL : g_strdup (json_node_get_string (next));
+        pages++;
+        g_assert_cmpuint (pages, <=, 2);
+      }
+    while (cursor != NULL);
+    g_assert_cmpuint (seen, ==, 4);
+  }
+  {
+    g_autoptr(Reply) p1 = req (e, "GET", "/assessments?limit=2", e->alice, NULL);
+    g_autoptr(Reply) p2 = NULL;
+    g_autofree char *path = NULL;
+    JsonArray *page;
+    expect_status (p1, 200);
+    path = g_strdup_printf ("/assessments?limit=2&cursor=%s", js (obj (p1), "nextCursor"));
+    p2 = req (e, "GET", path, e->alice, NULL);
+    expect_status (p2, 200);
+    page = json_object_get_array_member (obj (p2), "assessments");
+    g_assert_cmpuint (json_array_get_length (page), ==, 1);
+    g_assert_cmpstr (js (json_array_get_object_element (page, 0), "id"), ==, b->g1);
+    g_assert_true (is_null (obj (p2), "nextCursor"));
+  }
+  {
+    static const char *const bad[][2] = { { "/assessments?limit=0", "limit" },
+                                          { "/assessments?limit=1001", "limit" },
+                                          { "/assessments?cursor=bm90LWEtY3Vyc29y", "cursor" },
+                                          { "/assessments?usrId=bob", "did you mean \"userId\"" } };
+    for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+      {
+        g_autoptr(Reply) br = req (e, "GET", bad[i][0], e->admin, NULL);
+        expect_error_msg (br, 400, "VALIDATION_ERROR", bad[i][1]);
+      }
+  }
   /* a user may not list another's */
   r = req (e, "GET", "/assessments?userId=bob", e->alice, NULL);
   expect_error (r, 403, "FORBIDDEN");
