@@ -289,6 +289,7 @@ typedef struct {
   char        *admin;        /* --mint-token boss --admin */
   char        *alice;        /* python-jwt */
   char        *bob;          /* --mint-token bob */
+  GString     *answers;      /* every JSON answer of req_full, a line each, for check_openapi */
 } Env;
 
 static void
@@ -343,6 +344,8 @@ env_new (Backend backend)
 static void
 env_free (Env *e)
 {
+  if (e->answers != NULL)
+    g_string_free (e->answers, TRUE);
   g_clear_pointer (&e->d, arb_test_daemon_free);
   g_clear_object (&e->session);
   arb_test_remove_tree (e->dir);
@@ -646,7 +649,52 @@ req_full (Env *e, const char *method, const char *path, const char *token, const
   Reply *r = call_finish (call_start_full (e, method, path, token, body, extra));
   if (r->error != NULL)
     g_error ("%s %s: %s", method, path, r->error->message);
+  if (r->json != NULL)
+    {
+      g_autoptr(JsonBuilder) jb = json_builder_new ();
+      g_autoptr(JsonNode) root = NULL;
+      g_autofree char *line = NULL;
+      json_builder_begin_object (jb);
+      json_builder_set_member_name (jb, "method");
+      json_builder_add_string_value (jb, method);
+      json_builder_set_member_name (jb, "path");
+      json_builder_add_string_value (jb, path);
+      json_builder_set_member_name (jb, "status");
+      json_builder_add_int_value (jb, r->status);
+      json_builder_set_member_name (jb, "body");
+      json_builder_add_value (jb, json_node_copy (r->json));
+      json_builder_end_object (jb);
+      root = json_builder_get_root (jb);
+      line = json_to_string (root, FALSE);
+      if (e->answers == NULL)
+        e->answers = g_string_new (NULL);
+      g_string_append_printf (e->answers, "%s\n", line);
+    }
   return r;
+}
+
+/* every JSON answer so far, against doc/openapi.yaml (tests/openapi-check.py):
+ * the file is the contract front ends read, so an answer it does not
+ * describe, or describes otherwise, fails the test */
+static void
+check_openapi (Env *e)
+{
+  g_autofree char *script = g_build_filename (source_root, "tests", "openapi-check.py", NULL);
+  g_autofree char *spec = g_build_filename (source_root, "doc", "openapi.yaml", NULL);
+  g_autofree char *file = g_build_filename (e->dir, "answers.jsonl", NULL);
+  const char *argv[] = { PYTHON, "-I", script, spec, file, NULL };
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  int status;
+
+  g_assert_nonnull (e->answers);
+  g_file_set_contents (file, e->answers->str, -1, &error);
+  g_assert_no_error (error);
+  out = run_tool (argv, &status, &err);
+  g_test_message ("%s%s", out, err);
+  if (status != 0)
+    g_error ("answers that doc/openapi.yaml does not describe:\n%s%s", out, err);
 }
 
 static Reply *
@@ -2254,6 +2302,7 @@ test_contract (gconstpointer data)
     g_assert_cmpstr (again->body, ==, r->body);
   }
   check_ledgers (e, &b);
+  check_openapi (e);
   daemon_stop (e->d);
   book_clear (&b);
 }
@@ -2417,6 +2466,7 @@ test_closed_pages (gconstpointer data)
     g_autoptr(Reply) r = req (e, "GET", path, e->bob, NULL);
     expect_error (r, 404, "NOT_FOUND");
   }
+  check_openapi (e);
   daemon_stop (e->d);
 }
 
@@ -2497,6 +2547,7 @@ test_unquoted_after_restart (void)
     g_autoptr(Reply) r = req (e, "POST", path, e->alice, NULL);
     expect_status (r, 200);
   }
+  check_openapi (e);
   daemon_stop (e->d);
 }
 
@@ -2810,6 +2861,7 @@ test_store_failure (gconstpointer data)
       expect_error (r, 409, "ASSESSMENT_NOT_ACTIVE");
     }
   }
+  check_openapi (e);
   daemon_stop (e->d);
 }
 
