@@ -1345,6 +1345,26 @@ check_assessments (Env *e, Book *b)
   expect_error (r, 400, "VALIDATION_ERROR");
   g_clear_pointer (&r, reply_free);
 
+  /* its history: assessment.created, for the owner; hidden from another user */
+  {
+    g_autofree char *path = g_strdup_printf ("/assessments/%s/events", b->a1);
+    g_autoptr(Reply) own = req (e, "GET", path, e->alice, NULL);
+    g_autoptr(Reply) other = req (e, "GET", path, e->bob, NULL);
+    g_autoptr(Reply) q = NULL;
+    g_autofree char *qpath = g_strdup_printf ("%s?limit=5", path);
+    JsonArray *events;
+    JsonObject *first;
+    expect_status (own, 200);
+    events = json_object_get_array_member (obj (own), "events");
+    g_assert_cmpuint (json_array_get_length (events), >=, 1);
+    first = json_array_get_object_element (events, 0);
+    g_assert_cmpstr (js (first, "type"), ==, "assessment.created");
+    g_assert_cmpstr (js (first, "assessmentId"), ==, b->a1);
+    g_assert_cmpstr (js (json_object_get_object_member (first, "data"), "id"), ==, b->a1);
+    expect_error (other, 404, "NOT_FOUND");
+    q = req (e, "GET", qpath, e->alice, NULL);
+    expect_error_msg (q, 400, "VALIDATION_ERROR", "this path takes none");
+  }
   /* GET /assessments/{id}: the owner and the admin */
   {
     g_autoptr(JsonObject) own = get_assessment (e, e->alice, b->a1);
