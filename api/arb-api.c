@@ -889,7 +889,7 @@ get_assessments (ArbApi *api, SoupServerMessage *msg, ArbPrincipal *who, GHashTa
   guint64 limit = DEFAULT_ASSESSMENTS_LIMIT;
   gint64 after_us = 0;
   g_autofree char *after_id = NULL;
-  g_autoptr(GPtrArray) list = NULL;
+  const GPtrArray *list;
   g_auto(ArbJson) bj = { 0 };
   ArbJson *b = &bj;
   guint first = 0, shown;
@@ -901,16 +901,22 @@ get_assessments (ArbApi *api, SoupServerMessage *msg, ArbPrincipal *who, GHashTa
                  MAX_ASSESSMENTS_LIMIT);
   if (cursor != NULL && !time_id_cursor_decode (cursor, "a1:", &after_us, &after_id))
     FAIL_RETURN (msg, cid, ARB_TRADING_ERROR_VALIDATION, "cursor is not one this API gave out for assessments");
-  /* oldest first, by (created, id): a page starts after the cursor's */
-  list = arb_trading_list_accounts (api->trading, who->admin ? user : who->subject);
+  /* oldest first, by (created, id): a page starts after the cursor's,
+   * found by bisection in the list the trading state keeps in that order */
+  list = arb_trading_accounts_in_order (api->trading, who->admin ? user : who->subject);
   if (cursor != NULL)
-    while (first < list->len)
-      {
-        const ArbAssessmentRow *r = ((ArbAccount *) g_ptr_array_index (list, first))->row;
-        if (r->created_us > after_us || (r->created_us == after_us && strcmp (r->id, after_id) > 0))
-          break;
-        first++;
-      }
+    {
+      guint hi = list->len;
+      while (first < hi)
+        {
+          guint mid = first + (hi - first) / 2;
+          const ArbAssessmentRow *r = ((ArbAccount *) g_ptr_array_index (list, mid))->row;
+          if (r->created_us > after_us || (r->created_us == after_us && strcmp (r->id, after_id) > 0))
+            hi = mid;
+          else
+            first = mid + 1;
+        }
+    }
   shown = MIN (list->len - first, (guint) limit);
   arb_json_init (b, 4096);
   arb_json_begin_object (b);

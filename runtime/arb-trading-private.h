@@ -129,6 +129,9 @@ ArbAccount *arb_trading_get_account (ArbTrading *trading, const char *id);
 GHashTable *arb_trading_holders (ArbTrading *trading, const char *market);
 /* (element-type ArbAccount) (transfer container) */
 GPtrArray  *arb_trading_list_accounts (ArbTrading *trading, const char *owner);
+/* the same without a copy: every account (@owner NULL) or @owner's, in
+ * (created, id) order; borrowed, valid until an account is added */
+const GPtrArray *arb_trading_accounts_in_order (ArbTrading *trading, const char *owner);
 ArbPositionRow *arb_trading_get_position (ArbTrading *trading, const char *id, ArbAccount **account_out);
 gint64      arb_trading_next_trade_seq (ArbTrading *trading);
 void        arb_trading_set_trade_seq (ArbTrading *trading, gint64 last);

@@ -85,12 +85,23 @@ static const ArbConfigKey market_schema[] = {
   { NULL }
 };
 
+typedef struct {
+  GPtrArray *list;  /* ArbAccount, borrowed from accounts */
+  gboolean   dirty; /* not in order */
+} AccountList;
+
 struct _ArbTrading {
   ArbHost        *host;
   GHashTable     *programs;  /* name → ArbProgram */
   ArbMarketRules  classes[2]; /* crypto, prediction */
   GHashTable     *markets;   /* id → ArbMarketRules */
   GHashTable     *accounts;  /* id → ArbAccount */
+  /* the same accounts in (created, id) order: every one, and each owner's;
+   * appended as they come, sorted again only when one came out of order
+   * (GET /assessments pages through them without a sort a request) */
+  AccountList     all;
+  GHashTable     *by_owner;  /* owner → AccountList */
+  GPtrArray      *no_accounts; /* an owner without any: empty */
   GHashTable     *positions; /* id → ArbPositionRow (owned by the account) */
   GHashTable     *position_account; /* position id → ArbAccount */
   GHashTable     *holders;   /* market → set of ArbAccount holding it */
@@ -149,6 +160,41 @@ account_free (gpointer data)
 }
 
 static void
+account_list_free (gpointer data)
+{
+  AccountList *l = data;
+  g_ptr_array_unref (l->list);
+  g_free (l);
+}
+
+static gint
+compare_accounts (gconstpointer a, gconstpointer b)
+{
+  const ArbAccount *x = *(ArbAccount *const *) a;
+  const ArbAccount *y = *(ArbAccount *const *) b;
+  if (x->row->created_us != y->row->created_us)
+    return x->row->created_us < y->row->created_us ? -1 : 1;
+  return strcmp (x->row->id, y->row->id);
+}
+
+static void
+account_list_append (AccountList *l, ArbAccount *a)
+{
+  if (l->list->len > 0 && compare_accounts (&g_ptr_array_index (l->list, l->list->len - 1), &a) > 0)
+    l->dirty = TRUE;
+  g_ptr_array_add (l->list, a);
+}
+
+static GPtrArray *
+account_list_sorted (AccountList *l)
+{
+  if (l->dirty)
+    g_ptr_array_sort (l->list, compare_accounts);
+  l->dirty = FALSE;
+  return l->list;
+}
+
+static void
 read_rules (ArbConfigValues *values, ArbMarketRules *rules)
 {
   if (arb_config_values_is_set (values, "slippage_bps"))
@@ -173,6 +219,9 @@ arb_trading_new (ArbHost *host, GPtrArray *problems)
   /* keyed by a copy of the id: a saga's undo replaces account->row, and a key
    * borrowed from the old row would dangle (the account was then lost: 404) */
   t->accounts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, account_free);
+  t->all.list = g_ptr_array_new ();
+  t->no_accounts = g_ptr_array_new ();
+  t->by_owner = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, account_list_free);
   t->positions = g_hash_table_new (g_str_hash, g_str_equal);
   t->position_account = g_hash_table_new (g_str_hash, g_str_equal);
   t->holders = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_hash_table_unref);
@@ -282,6 +331,9 @@ arb_trading_free (ArbTrading *trading)
   g_hash_table_unref (trading->holders);
   g_hash_table_unref (trading->position_account);
   g_hash_table_unref (trading->positions);
+  g_hash_table_unref (trading->by_owner);
+  g_ptr_array_unref (trading->all.list);
+  g_ptr_array_unref (trading->no_accounts);
   g_hash_table_unref (trading->accounts);
   g_hash_table_unref (trading->markets);
   g_hash_table_unref (trading->programs);
@@ -327,11 +379,31 @@ void
 arb_trading_add_account (ArbTrading *trading, ArbAssessmentRow *row)
 {
   ArbAccount *a = g_new0 (ArbAccount, 1);
+  ArbAccount *old = g_hash_table_lookup (trading->accounts, row->id);
+  AccountList *mine;
+
   a->row = row;
   a->positions = g_ptr_array_new_with_free_func ((GDestroyNotify) arb_position_row_free);
   a->exposure = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, exposure_free);
   g_queue_init (&a->waiting);
+  /* the same id again replaces the account: out of the lists first */
+  if (old != NULL)
+    {
+      AccountList *theirs = g_hash_table_lookup (trading->by_owner, old->row->owner);
+      g_ptr_array_remove (trading->all.list, old);
+      if (theirs != NULL)
+        g_ptr_array_remove (theirs->list, old);
+    }
   g_hash_table_replace (trading->accounts, g_strdup (row->id), a);
+  mine = g_hash_table_lookup (trading->by_owner, row->owner);
+  if (mine == NULL)
+    {
+      mine = g_new0 (AccountList, 1);
+      mine->list = g_ptr_array_new ();
+      g_hash_table_insert (trading->by_owner, g_strdup (row->owner), mine);
+    }
+  account_list_append (&trading->all, a);
+  account_list_append (mine, a);
 }
 
 void
@@ -353,31 +425,17 @@ arb_trading_get_account (ArbTrading *trading, const char *id)
   return id != NULL ? g_hash_table_lookup (trading->accounts, id) : NULL;
 }
 
-static gint
-compare_accounts (gconstpointer a, gconstpointer b)
+const GPtrArray *
+arb_trading_accounts_in_order (ArbTrading *trading, const char *owner)
 {
-  const ArbAccount *x = *(ArbAccount *const *) a;
-  const ArbAccount *y = *(ArbAccount *const *) b;
-  if (x->row->created_us != y->row->created_us)
-    return x->row->created_us < y->row->created_us ? -1 : 1;
-  return strcmp (x->row->id, y->row->id);
+  AccountList *l = owner == NULL ? &trading->all : g_hash_table_lookup (trading->by_owner, owner);
+  return l != NULL ? account_list_sorted (l) : trading->no_accounts;
 }
 
 GPtrArray *
 arb_trading_list_accounts (ArbTrading *trading, const char *owner)
 {
-  GPtrArray *out = g_ptr_array_new ();
-  GHashTableIter it;
-  gpointer v;
-  g_hash_table_iter_init (&it, trading->accounts);
-  while (g_hash_table_iter_next (&it, NULL, &v))
-    {
-      ArbAccount *a = v;
-      if (owner == NULL || g_str_equal (a->row->owner, owner))
-        g_ptr_array_add (out, a);
-    }
-  g_ptr_array_sort (out, compare_accounts);
-  return out;
+  return g_ptr_array_copy ((GPtrArray *) arb_trading_accounts_in_order (trading, owner), NULL, NULL);
 }
 
 ArbPositionRow *

@@ -1146,6 +1146,64 @@ test_anchors_wait_for_quotes (void)
 }
 
 /* ======================================================================== */
+/* Accounts in (created, id) order, whatever order the store gives them     */
+
+/* the ids of arb_trading_accounts_in_order (@owner), joined with commas */
+static char *
+ids_in_order (Life *l, const char *owner)
+{
+  const GPtrArray *list = arb_trading_accounts_in_order (l->host->trading, owner);
+  g_autoptr(GString) out = g_string_new (NULL);
+  for (guint i = 0; i < list->len; i++)
+    g_string_append_printf (out, "%s%s", i > 0 ? "," : "", ((ArbAccount *) g_ptr_array_index (list, i))->row->id);
+  return g_string_free (g_steal_pointer (&out), FALSE);
+}
+
+static void
+test_accounts_in_order (void)
+{
+  g_autoptr(Life) l = life_new (anchor_groups);
+  g_autoptr(GPtrArray) none = g_ptr_array_new ();
+  ArbAssessmentRow *rows[6];
+  g_autofree char *fresh = NULL;
+
+  /* written newest first, one of them another owner's, two at the same
+   * instant (the id decides) */
+  rows[0] = old_row (l, "c", "prague", "100000", 1);
+  rows[1] = old_row (l, "b", "prague", "100000", 2);
+  rows[2] = old_row (l, "a2", "prague", "100000", 2);
+  rows[2]->created_us = rows[1]->created_us;
+  rows[3] = old_row (l, "z", "prague", "100000", 3);
+  g_free (rows[3]->owner);
+  rows[3]->owner = g_strdup ("trader-2");
+  rows[4] = old_row (l, "a", "prague", "100000", 4);
+  rows[5] = NULL;
+  store_write (l, rows, none);
+  life_start (l);
+
+  {
+    g_autofree char *all = ids_in_order (l, NULL);
+    g_autofree char *mine = ids_in_order (l, OWNER);
+    g_autofree char *theirs = ids_in_order (l, "trader-2");
+    g_autofree char *nobody = ids_in_order (l, "trader-3");
+    g_assert_cmpstr (all, ==, "a,z,a2,b,c");
+    g_assert_cmpstr (mine, ==, "a,a2,b,c");
+    g_assert_cmpstr (theirs, ==, "z");
+    g_assert_cmpstr (nobody, ==, "");
+  }
+  /* a new one comes last, in both lists; the copy keeps the order */
+  fresh = create_assessment (l, "prague");
+  {
+    g_autofree char *all = ids_in_order (l, NULL);
+    g_autofree char *want = g_strdup_printf ("a,z,a2,b,c,%s", fresh);
+    g_autoptr(GPtrArray) copy = arb_trading_list_accounts (l->host->trading, OWNER);
+    g_assert_cmpstr (all, ==, want);
+    g_assert_cmpuint (copy->len, ==, 5);
+    g_assert_cmpstr (((ArbAccount *) g_ptr_array_index (copy, 4))->row->id, ==, fresh);
+  }
+}
+
+/* ======================================================================== */
 /* A breach by unrealised loss alone                                        */
 
 static const char breach_groups[] =
@@ -1366,6 +1424,7 @@ main (int argc, char **argv)
   g_test_add_func ("/lifecycle/fail/max-days-and-inactivity", test_time_rules);
   g_test_add_func ("/lifecycle/day-anchors", test_day_anchors);
   g_test_add_func ("/lifecycle/day-anchors/wait-for-quotes", test_anchors_wait_for_quotes);
+  g_test_add_func ("/lifecycle/accounts-in-order", test_accounts_in_order);
   g_test_add_func ("/lifecycle/fail/unrealised-loss", test_unrealised_breach);
   g_test_add_func ("/lifecycle/pause", test_pause);
   g_test_add_func ("/lifecycle/pause-then-breach", test_pause_then_breach);
