@@ -3,6 +3,9 @@
 
 #include <signal.h>
 #include <string.h>
+
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
 #ifdef __linux__
 #include <sys/prctl.h>
 #endif
@@ -20,6 +23,7 @@ struct _ArbTestDaemon {
   gboolean           waiting; /* for the process to end */
   gboolean           exited;
   guint16            port;
+  GString           *answers; /* JSON answers of arb_test_http_request_full, for the OpenAPI check */
 };
 
 static gboolean
@@ -165,6 +169,7 @@ arb_test_daemon_start_full (const char *conf, const char *const *env, ArbTestDae
   g_autoptr(GError) error = NULL;
 
   d->log = g_string_new (NULL);
+  d->answers = g_string_new (NULL);
   d->flags = flags;
   d->cancel = g_cancellable_new ();
   d->proc = g_subprocess_launcher_spawn (l, &error, arbiterd, "--config", conf, NULL);
@@ -291,6 +296,8 @@ arb_test_daemon_free (ArbTestDaemon *d)
   g_clear_object (&d->proc);
   g_clear_object (&d->cancel);
   g_string_free (d->log, TRUE);
+  arb_test_check_openapi (d->answers->str);
+  g_string_free (d->answers, TRUE);
   g_free (d);
 }
 
@@ -424,7 +431,74 @@ arb_test_http_request_full (SoupSession *session, ArbTestDaemon *d, const char *
   r->retry_after = g_strdup (soup_message_headers_get_one (soup_message_get_response_headers (msg), "Retry-After"));
   r->headers = soup_message_headers_ref (soup_message_get_response_headers (msg));
   g_bytes_unref (p.body);
+  arb_test_record_answer (d->answers, method, path, r->status, r->body);
   return r;
+}
+
+void
+arb_test_record_answer (GString *out, const char *method, const char *path, guint status, const char *body)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(JsonBuilder) jb = NULL;
+  g_autoptr(JsonNode) root = NULL;
+  g_autofree char *line = NULL;
+
+  if (body == NULL || *body == '\0' || !json_parser_load_from_data (parser, body, -1, NULL)
+      || json_parser_get_root (parser) == NULL)
+    return;
+  jb = json_builder_new ();
+  json_builder_begin_object (jb);
+  json_builder_set_member_name (jb, "method");
+  json_builder_add_string_value (jb, method);
+  json_builder_set_member_name (jb, "path");
+  json_builder_add_string_value (jb, path);
+  json_builder_set_member_name (jb, "status");
+  json_builder_add_int_value (jb, status);
+  json_builder_set_member_name (jb, "body");
+  json_builder_add_value (jb, json_node_copy (json_parser_get_root (parser)));
+  json_builder_end_object (jb);
+  root = json_builder_get_root (jb);
+  line = json_to_string (root, FALSE);
+  g_string_append_printf (out, "%s\n", line);
+}
+
+void
+arb_test_check_openapi (const char *answers)
+{
+  const char *root = g_getenv ("ARB_SOURCE_ROOT");
+  g_autofree char *script = NULL;
+  g_autofree char *spec = NULL;
+  g_autofree char *dir = NULL;
+  g_autofree char *file = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autoptr(GError) error = NULL;
+  int status;
+
+  if (answers == NULL || *answers == '\0')
+    return;
+  if (root == NULL)
+    {
+      g_test_message ("ARB_SOURCE_ROOT is not set: the answers were not checked against doc/openapi.yaml");
+      return;
+    }
+  script = g_build_filename (root, "tests", "openapi-check.py", NULL);
+  spec = g_build_filename (root, "doc", "openapi.yaml", NULL);
+  dir = g_dir_make_tmp ("arb-openapi-XXXXXX", &error);
+  g_assert_no_error (error);
+  file = g_build_filename (dir, "answers.jsonl", NULL);
+  g_file_set_contents (file, answers, -1, &error);
+  g_assert_no_error (error);
+  {
+    const char *argv[] = { "/usr/bin/python3", "-I", script, spec, file, NULL };
+    status = arb_test_run (argv, NULL, &out, &err);
+  }
+  g_unlink (file);
+  g_rmdir (dir);
+  g_test_message ("%s%s", out != NULL ? out : "", err != NULL ? err : "");
+  if (status != 0)
+    g_error ("answers that doc/openapi.yaml does not describe (exit %d):\n%s%s", status, out != NULL ? out : "",
+             err != NULL ? err : "");
 }
 
 SoupSession *

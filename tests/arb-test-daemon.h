@@ -86,6 +86,14 @@ ArbTestReply  *arb_test_http_request (SoupSession *session, ArbTestDaemon *d, co
 ArbTestReply  *arb_test_http_request_full (SoupSession *session, ArbTestDaemon *d, const char *method,
                                            const char *path, const char *token, const char *body,
                                            const char *const *headers);
+/* one line for arb_test_check_openapi () on @out, when @body is JSON; the
+ * replies of arb_test_http_request*() are recorded so, and checked when
+ * their daemon is freed */
+void           arb_test_record_answer (GString *out, const char *method, const char *path, guint status,
+                                       const char *body);
+/* @answers (lines of arb_test_record_answer) against doc/openapi.yaml with
+ * tests/openapi-check.py: a failure is fatal, with the script's report */
+void           arb_test_check_openapi (const char *answers);
 /* arbiterd --config @conf --mint-token @subject [--admin]: the token, or NULL */
 char          *arb_test_mint_token (const char *conf, const char *subject, gboolean admin);
 /* a session straight to 127.0.0.1, no proxy, a 10 s timeout */
